@@ -1,0 +1,237 @@
+/*
+ * sigio.h - the whole public API of sigio, a signal-driven I/O event loop.
+ *
+ * A program creates a loop, starts watchers on file descriptors and runs the
+ * loop; the loop calls each watcher's callback when its fd is ready.  On the
+ * "sigio" backend the kernel announces readiness with SIGIO (F_SETOWN plus
+ * O_ASYNC on each fd); the "poll" and "select" backends serve the same API
+ * where signal-driven I/O is not available.
+ *
+ * Conventions, as in the sockets API: a function that fails returns -1 (or
+ * NULL) and sets errno; nothing here prints, exits or aborts.  A loop and its
+ * watchers belong to one thread at a time: call the functions on a loop from
+ * the thread that runs it (or while nobody runs it), except where a function
+ * says it is thread-safe.
+ */
+#ifndef SIGIO_H
+#define SIGIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SIO_VERSION_MAJOR 0
+#define SIO_VERSION_MINOR 1
+#define SIO_VERSION_PATCH 0
+
+/* An event loop.  Opaque; create with sio_loop_new(). */
+typedef struct sio_loop sio_loop;
+
+/* A watcher on one file descriptor.  Opaque; created by sio_io_start(),
+ * valid until sio_io_stop() (or sio_loop_free()) returns. */
+typedef struct sio_io sio_io;
+
+/* Event bits for sio_io_start() and sio_io_set(), and bits of the revents
+ * passed to a callback. */
+enum {
+	SIO_READ   = 0x01,  /* readable: data, a pending connection, or EOF */
+	SIO_WRITE  = 0x02,  /* writable without blocking */
+	SIO_URGENT = 0x04,  /* reserved for urgent (out-of-band) data: not yet
+	                       supported, sio_io_start() fails with ENOTSUP */
+	SIO_HUP    = 0x10,  /* revents only: the peer hung up */
+	SIO_ERROR  = 0x20,  /* revents only: an error is pending on the fd (read
+	                       it with getsockopt(SO_ERROR)), or the fd was closed
+	                       while watched (the watcher is then dead) */
+	SIO_EDGE   = 0x100  /* events only: edge-triggered, see sio_io_start() */
+};
+
+/* Modes for sio_loop_run(). */
+enum {
+	SIO_RUN_DEFAULT = 0, /* until sio_loop_stop() or no active watcher is left */
+	SIO_RUN_ONCE    = 1, /* block until at least one callback ran */
+	SIO_RUN_NOWAIT  = 2  /* dispatch what is ready now, never block */
+};
+
+/* Counters kept by each loop; read them with sio_loop_stats().  All count
+ * from sio_loop_new() on and only grow. */
+struct sio_stats {
+	uint64_t signals;        /* runtime signals consumed (SIGIO), whether
+	                            taken synchronously or through the handler */
+	uint64_t wakeups;        /* times the loop woke because its self-pipe
+	                            became readable */
+	uint64_t rescans;        /* full rescans of every watched fd (plain SIGIO
+	                            says only "something is ready") */
+	uint64_t pipe_overflows; /* times the self-pipe was full when the handler
+	                            wrote to it (each forces a rescan) */
+	uint64_t callbacks;      /* watcher callbacks called */
+	uint64_t iterations;     /* loop iterations */
+	uint64_t sleeps;         /* waits that could block (a timeout other
+	                            than 0) because nothing was known ready */
+	uint64_t fallback_fds;   /* fds currently watched by poll() inside a
+	                            signal-driven backend (O_ASYNC not possible) */
+	uint64_t reserved[8];    /* zero; room to grow without breaking the ABI */
+};
+
+/* Callback of an fd watcher.  `revents` holds the events that are ready,
+ * among those watched, plus SIO_HUP and SIO_ERROR whatever was watched.
+ * The callback may call any function of this API on its own loop,
+ * sio_io_stop() on its own watcher or on any other included. */
+typedef void (*sio_io_cb)(sio_io *io, int fd, unsigned revents, void *arg);
+
+/* ---- loops ------------------------------------------------------------ */
+
+/*
+ * sio_loop_new - create an event loop.
+ *
+ * `backend` names how readiness is learnt: "sigio" (SIGIO with F_SETOWN and
+ * O_ASYNC), "poll" or "select".  NULL or "auto" picks the best backend this
+ * build and platform have; in that case only, the environment variable
+ * SIGIO_BACKEND, if set and not empty, names the backend instead.
+ *
+ * The sigio backend installs a SIGIO handler (SA_SIGINFO | SA_RESTART) when
+ * the first loop that needs it is created, saving the disposition it
+ * replaces, and restores that disposition when the last such loop is freed.
+ * While sio_loop_run() works, SIGIO is blocked in the running thread and
+ * consumed synchronously; it is unblocked only while the loop sleeps.
+ *
+ * Returns the loop, or NULL with errno: EINVAL for an unknown backend name,
+ * ENOSYS for a backend this build or platform lacks, ENOMEM, EMFILE or
+ * ENFILE when the self-pipe cannot be made, EAGAIN when SIO_MAX_LOOPS loops
+ * already exist.
+ */
+sio_loop *sio_loop_new(const char *backend);
+
+/* The most loops that may exist at once in a process. */
+#define SIO_MAX_LOOPS 1024
+
+/*
+ * sio_loop_free - destroy a loop: every watcher still on it is stopped (its
+ * O_ASYNC undone, its memory freed: handles to it become invalid), the
+ * self-pipe closed, and signal dispositions restored if this was the last
+ * loop that needed them.  Must not be called from a callback of that loop or
+ * while another thread runs it.  NULL is ignored.
+ */
+void sio_loop_free(sio_loop *loop);
+
+/* sio_loop_backend - the name of the backend the loop uses ("sigio", "poll"
+ * or "select").  The string is static. */
+const char *sio_loop_backend(const sio_loop *loop);
+
+/*
+ * sio_backends - the names of the backends this build can offer, best first,
+ * as "auto" would try them.  Stores up to `max` static strings in `names` and
+ * returns how many there are in all (which may exceed `max`).
+ */
+size_t sio_backends(const char **names, size_t max);
+
+/*
+ * sio_loop_run - wait for events and call the callbacks of ready watchers.
+ *
+ * SIO_RUN_DEFAULT runs until sio_loop_stop() is called or no active watcher
+ * is left (a watcher is active from sio_io_start() until sio_io_stop(), as
+ * long as its events are not 0 and its fd was not found closed).
+ * SIO_RUN_ONCE blocks until at least one callback ran, or returns at once
+ * when no active watcher is left.  SIO_RUN_NOWAIT dispatches what is ready
+ * now and returns without blocking.
+ *
+ * Delivery is level-triggered: a callback is called again, on later
+ * iterations, while its fd stays ready for a watched event, although the
+ * signals behind it are edges.  Spurious calls are possible (an fd reported
+ * ready that is no longer ready by the time the callback reads it): watched
+ * fds are put in O_NONBLOCK, so the callback sees EAGAIN, not a hang.
+ *
+ * Returns 0, or -1 with errno: EINVAL for a bad mode or NULL loop, EBUSY
+ * when called from a callback of the same loop (the loop is not reentrant),
+ * or the errno of a system call that failed unrecoverably.
+ */
+int sio_loop_run(sio_loop *loop, int mode);
+
+/*
+ * sio_loop_stop - make sio_loop_run() return once the callbacks of the
+ * current iteration have run.  If the loop is not running, the next
+ * sio_loop_run() returns after at most one iteration.  Thread-safe and
+ * async-signal-safe: it may be called from another thread or a signal
+ * handler, and wakes the loop if it sleeps.
+ */
+void sio_loop_stop(sio_loop *loop);
+
+/*
+ * sio_loop_stats - copy the loop's counters into *stats.  Returns 0, or -1
+ * with errno EINVAL when an argument is NULL.
+ */
+int sio_loop_stats(const sio_loop *loop, struct sio_stats *stats);
+
+/* ---- fd watchers ------------------------------------------------------ */
+
+/*
+ * sio_io_start - watch `fd` for `events` (SIO_READ and/or SIO_WRITE, with
+ * SIO_EDGE optionally) and call `cb(io, fd, revents, arg)` when it is ready.
+ *
+ * The fd is put in O_NONBLOCK.  On the sigio backend it is also given an
+ * owner (F_SETOWN_EX naming the loop's thread on Linux, F_SETOWN with the
+ * process id elsewhere) and O_ASYNC; an fd that cannot signal (a regular
+ * file, a directory, most devices) is watched with poll() inside the same
+ * loop instead (counted in sio_stats.fallback_fds).  A regular file is
+ * always ready, as with poll().
+ *
+ * A watcher started on an fd that is already ready fires on the next
+ * iteration without waiting for a signal.  With SIO_EDGE the loop does not
+ * check the fd again after the callback ran, as EPOLLET: the callback
+ * promises to read or write until EAGAIN, and is called again only when the
+ * kernel signals new readiness.  The poll and select backends treat
+ * SIO_EDGE as level-triggered (extra calls are allowed).
+ *
+ * Several watchers may watch one fd; each is called for its own events.
+ * Ownership and O_ASYNC belong to the open file description: do not watch
+ * one description (an fd and its dup()s) from two loops on the sigio
+ * backend, only one of them would be signalled.
+ *
+ * Stop a watcher before closing its fd.  If the fd is closed while watched,
+ * the poll-based checks report it once with SIO_ERROR and the watcher dies
+ * (it stays allocated, inactive, until sio_io_stop()).  If the number is
+ * reused by a new watcher first, the new watcher takes the fd and the old
+ * callback never runs again (sockets and pipes are told apart by device and
+ * inode; a reopened regular file may look the same).
+ *
+ * Events may be 0: the watcher exists but is paused (see sio_io_set()).
+ *
+ * Returns the watcher, or NULL with errno: EINVAL for a NULL loop or
+ * callback or unknown event bits, EBADF for a negative or closed fd,
+ * ENOTSUP for SIO_URGENT (not supported yet), ERANGE on the select backend
+ * for fd >= FD_SETSIZE, ENOMEM, or the errno of a failing fcntl().
+ * Cost: O(1) amortised, plus an fstat() and one or two fcntl() calls.
+ */
+sio_io *sio_io_start(sio_loop *loop, int fd, unsigned events, sio_io_cb cb,
+                     void *arg);
+
+/*
+ * sio_io_set - change the events a watcher waits for (0 pauses it: a paused
+ * watcher keeps no loop running).  Widening the set on an fd that is already
+ * ready fires on the next iteration.  Returns 0, or -1 with errno as for
+ * sio_io_start(), and EINVAL for a NULL or dead watcher.
+ */
+int sio_io_set(sio_io *io, unsigned events);
+
+/* sio_io_events - the events a watcher waits for (as last set). */
+unsigned sio_io_events(const sio_io *io);
+
+/* sio_io_fd - the fd a watcher watches. */
+int sio_io_fd(const sio_io *io);
+
+/*
+ * sio_io_stop - stop a watcher and free it.  Safe from any callback of its
+ * loop, its own included; once it returns, the watcher's callback never runs
+ * again, even if it was ready in the iteration being dispatched.  When the
+ * last watcher of an fd stops, the O_ASYNC the loop set on it is undone
+ * (O_NONBLOCK stays).  The fd itself is not closed.  NULL is ignored.
+ */
+void sio_io_stop(sio_io *io);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SIGIO_H */

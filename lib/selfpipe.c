@@ -1,0 +1,108 @@
+/*
+ * selfpipe.c - the self-pipe: the one way from a signal handler (or another
+ * thread) into the loop.
+ *
+ * The handler writes one fixed-size record per signal; records are smaller
+ * than PIPE_BUF, so each write(2) is atomic and the reader always sees whole
+ * records.  Both ends are nonblocking and close-on-exec: a full pipe makes
+ * the writer fail with EAGAIN (the caller then raises a flag that forces a
+ * rescan) instead of blocking inside a handler.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "sigio-internal.h"
+
+#ifndef HAVE_PIPE2
+static int
+set_flags(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -1;
+	int fdfl = fcntl(fd, F_GETFD);
+	if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0)
+		return -1;
+	return 0;
+}
+#endif
+
+int
+sio__selfpipe_open(int *rd, int *wr)
+{
+	int p[2];
+#ifdef HAVE_PIPE2
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -1;
+#else
+	if (pipe(p) < 0)
+		return -1;
+	if (set_flags(p[0]) < 0 || set_flags(p[1]) < 0) {
+		int saved = errno;
+		close(p[0]);
+		close(p[1]);
+		errno = saved;
+		return -1;
+	}
+#endif
+	*rd = p[0];
+	*wr = p[1];
+	return 0;
+}
+
+void
+sio__selfpipe_close(int *rd, int *wr)
+{
+	if (*rd >= 0)
+		close(*rd);
+	if (*wr >= 0)
+		close(*wr);
+	*rd = *wr = -1;
+}
+
+/* Async-signal-safe: write(2) only.  Returns 0, or -1 with errno (EAGAIN:
+ * the pipe is full, and so certainly readable: the loop will wake). */
+int
+sio__selfpipe_write(int wr, const struct sio__sigrec *rec)
+{
+	for (;;) {
+		ssize_t n = write(wr, rec, sizeof *rec);
+		if (n == (ssize_t)sizeof *rec)
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n >= 0)             /* impossible below PIPE_BUF */
+			errno = EIO;
+		return -1;
+	}
+}
+
+/* Read every record waiting in the pipe and hand each to the loop. */
+void
+sio__selfpipe_drain(sio_loop *loop)
+{
+	struct sio__sigrec recs[128];
+	int woke = 0;
+	for (;;) {
+		ssize_t n = read(loop->pipe_rd, recs, sizeof recs);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;          /* EAGAIN: empty */
+		woke = 1;
+		for (size_t i = 0; i < (size_t)n / sizeof recs[0]; i++)
+			sio__loop_note_signal(loop, &recs[i]);
+		if ((size_t)n < sizeof recs)
+			break;          /* took all there was */
+	}
+	if (woke)
+		loop->stats.wakeups++;
+	if (sio__signals_overflowed(loop)) {
+		/* Records were lost: what they said is unknown. */
+		loop->stats.pipe_overflows++;
+		loop->rescan = 1;
+	}
+}

@@ -1,0 +1,167 @@
+/*
+ * sigio-internal.h - what the files of lib/ share: the loop and watcher
+ * structures, the backend table, and the internal calls between rooms.
+ * Internal non-static names start with sio__.
+ */
+#ifndef SIGIO_INTERNAL_H
+#define SIGIO_INTERNAL_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sigio.h"
+
+/* Event bits the public API accepts in `events`. */
+#define SIO__EVENT_MASK (SIO_READ | SIO_WRITE)
+
+/* ---- backends ------------------------------------------------------------
+ *
+ * One backend per file, each exporting one of these.  A backend turns what
+ * the kernel says into calls of sio__fd_ready(); the loop does the rest.
+ */
+struct sio__backend {
+	const char *name;
+	/* Readiness survives across iterations without help (poll, select)?
+	 * If 0, the loop keeps a recheck set: fds whose callback ran, and new
+	 * or widened watchers, which the backend must examine next wait. */
+	int level_triggered;
+	/* Signals the backend needs delivered to the loop; filled by init. */
+	int (*init)(sio_loop *loop);
+	/* Release what init allocated; the fds are already disarmed. */
+	void (*fini)(sio_loop *loop);
+	/* The union of the events wanted on `fd` changes from `old` to `new`
+	 * (either may be 0: first watcher, last watcher).  Returns 0 or -1
+	 * with errno; on failure the fd is left as it was. */
+	int (*arm)(sio_loop *loop, int fd, unsigned old, unsigned new_events);
+	/* Learn which fds are ready, reporting each with sio__fd_ready(), and
+	 * sleep up to `timeout_ms` (-1: no limit) if nothing is known to be
+	 * ready.  Must wake when the self-pipe becomes readable, and then call
+	 * sio__selfpipe_drain().  Returns 0 or -1 with errno (not EINTR). */
+	int (*wait)(sio_loop *loop, int timeout_ms);
+	/* Called in sio_loop_run() before the first and after the last
+	 * iteration (block / restore signal masks).  May be NULL. */
+	int (*enter)(sio_loop *loop);
+	void (*leave)(sio_loop *loop);
+};
+
+extern const struct sio__backend sio__backend_poll;
+extern const struct sio__backend sio__backend_select;
+#ifdef SIO_WITH_SIGIO
+extern const struct sio__backend sio__backend_sigio;
+#endif
+
+/* ---- watchers and the registry ------------------------------------------ */
+
+enum sio__io_state {
+	SIO__IO_ACTIVE,  /* in its fd's slot, may run */
+	SIO__IO_DEAD,    /* its fd was closed under it: never runs again, but
+	                    stays allocated until sio_io_stop() */
+	SIO__IO_STOPPED  /* sio_io_stop() was called; memory freed at the end
+	                    of the iteration (it may still sit in the pending
+	                    list) */
+};
+
+struct sio_io {
+	sio_loop *loop;
+	int fd;
+	unsigned events;         /* what the user asked for, SIO_EDGE included */
+	unsigned revents;        /* ready events not yet dispatched */
+	sio_io_cb cb;
+	void *arg;
+	struct sio_io *next;     /* watchers of the same fd, or the dead or
+	                            zombie list */
+	struct sio_io *prev;
+	uint8_t state;           /* enum sio__io_state */
+	uint8_t pending;         /* in loop->pending[] this iteration */
+	uint8_t notify_dead;     /* DEAD, but owed one SIO_ERROR callback */
+};
+
+/* Per-fd state, indexed by fd number. */
+struct sio__fdslot {
+	struct sio_io *head;     /* watchers of this fd, most recent first */
+	unsigned armed;          /* union of their events, as given to arm() */
+	dev_t dev;               /* identity of the open file seen at the */
+	ino_t ino;               /*   first start: tells a reused number apart */
+	int bindex;              /* backend's own index (pollfd slot), or -1 */
+	uint8_t fallback;        /* sigio: watched by poll, not by O_ASYNC */
+	uint8_t in_recheck;      /* already in loop->recheck[] */
+};
+
+/* ---- the loop ------------------------------------------------------------ */
+
+/* A growable array of ints or pointers. */
+struct sio__ivec { int *v; size_t n, cap; };
+struct sio__pvec { struct sio_io **v; size_t n, cap; };
+
+/* One record through the self-pipe: fixed size, below PIPE_BUF, so each
+ * write(2) from the handler is atomic. */
+struct sio__sigrec {
+	int32_t signo;           /* 0 for a plain wake-up */
+	int32_t fd;              /* si_fd where the kernel gives it, else -1 */
+	int64_t band;            /* si_band, or 0 */
+};
+
+struct sio_loop {
+	const struct sio__backend *backend;
+	void *bstate;                   /* the backend's private state */
+
+	struct sio__fdslot *slots;      /* registry: fd -> watchers */
+	int nslots;
+	size_t active;                  /* ACTIVE watchers with events != 0 */
+
+	struct sio__pvec pending;       /* watchers ready this iteration */
+	struct sio__ivec recheck;       /* fds to check without a signal */
+	struct sio_io *zombies;         /* stopped during a run: free later */
+	struct sio_io *dead;            /* DEAD watchers, until sio_io_stop() */
+
+	int pipe_rd, pipe_wr;           /* the self-pipe */
+	int wake_slot;                  /* index in the signal handler's table */
+	atomic_int stop_flag;           /* set by sio_loop_stop(), any thread */
+	int running;                    /* inside sio_loop_run() */
+	int rescan;                     /* examine every fd on the next wait */
+
+	sigset_t runtime_sigs;          /* signals the backend consumes */
+	sigset_t saved_mask;            /* caller's mask during a run */
+	sigset_t sleep_mask;            /* mask while sleeping (runtime
+	                                   signals unblocked) */
+	pid_t owner_tid;                /* thread that gets this loop's signals */
+
+	struct sio_stats stats;
+};
+
+/* registry.c */
+struct sio__fdslot *sio__slot(sio_loop *loop, int fd);       /* NULL if none */
+int sio__slot_reserve(sio_loop *loop, int fd);               /* grow; -1/errno */
+void sio__fd_ready(sio_loop *loop, int fd, unsigned revents);
+void sio__slot_kill(sio_loop *loop, int fd, int notify);
+void sio__recheck_add(sio_loop *loop, int fd);
+int sio__pvec_push(struct sio__pvec *v, struct sio_io *p);
+int sio__ivec_push(struct sio__ivec *v, int x);
+unsigned sio__slot_events(const struct sio__fdslot *slot);
+void sio__registry_free(sio_loop *loop);
+unsigned sio__revents_from_poll(short pevents);
+short sio__poll_from_events(unsigned events);
+
+/* selfpipe.c */
+int sio__selfpipe_open(int *rd, int *wr);
+void sio__selfpipe_close(int *rd, int *wr);
+int sio__selfpipe_write(int wr, const struct sio__sigrec *rec); /* AS-safe */
+void sio__selfpipe_drain(sio_loop *loop);
+
+/* signals.c */
+int sio__signals_register(sio_loop *loop);     /* claim a handler slot */
+void sio__signals_unregister(sio_loop *loop);
+int sio__signals_want(sio_loop *loop, int signo); /* install handler */
+void sio__signals_unwant(sio_loop *loop, int signo);
+int sio__signals_overflowed(sio_loop *loop);   /* pipe-full flag, cleared */
+int sio__signals_block(sio_loop *loop);        /* at run start */
+void sio__signals_restore(sio_loop *loop);     /* at run end */
+int sio__signals_take(sio_loop *loop, int signo); /* consume one pending */
+pid_t sio__gettid(void);
+
+/* loop.c */
+void sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec);
+
+#endif /* SIGIO_INTERNAL_H */

@@ -1,0 +1,233 @@
+/*
+ * signals.c - the runtime's signal handler, the table it reads, signal
+ * dispositions and masks.  Nothing else in lib/ but the backends touches
+ * dispositions or masks.
+ *
+ * The handler cannot take a lock, so the loops it may wake live in a fixed
+ * table of slots read with atomics.  A slot holds its loop's self-pipe
+ * write end and the set of signals that loop wants to hear of.  The handler
+ * marks a slot busy while it uses the fd; a loop leaving its slot clears the
+ * fd and then waits for the slot to be idle before closing the pipe, so a
+ * handler in another thread never writes into a closed (or reused) fd.
+ *
+ * Dispositions are reference-counted per signal: the first loop that wants
+ * a signal installs the handler and saves what was there; the last one to
+ * let go restores it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef HAVE_SYS_SYSCALL_H
+#include <sys/syscall.h>
+#endif
+
+#include "sigio-internal.h"
+
+#define NSIG_TRACKED 65 /* signal numbers 1..64 fit a uint64_t mask */
+
+struct wake_slot {
+	atomic_int wfd;                  /* self-pipe write end, -1 if none */
+	atomic_int busy;                 /* handlers using wfd right now */
+	atomic_int overflow;             /* a write found the pipe full */
+	atomic_uint_least64_t wants;     /* bit signo-1: signals to report */
+	int claimed;                     /* owned by a loop (under the lock) */
+};
+
+static struct wake_slot wake_table[SIO_MAX_LOOPS];
+static atomic_int wake_high;             /* slots [0, wake_high) may be in use */
+static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static int sig_users[NSIG_TRACKED];      /* loops wanting each signal */
+static struct sigaction sig_saved[NSIG_TRACKED];
+
+static uint64_t
+sigbit(int signo)
+{
+	return (uint64_t)1 << (signo - 1);
+}
+
+/* The handler: one record into each interested loop's pipe.  Only write(2)
+ * and atomics; errno preserved. */
+static void
+sio_signal_handler(int signo, siginfo_t *info, void *uctx)
+{
+	(void)uctx;
+	int saved = errno;
+	struct sio__sigrec rec = { signo, -1, 0 };
+	(void)info;
+	int high = atomic_load(&wake_high);
+	for (int i = 0; i < high; i++) {
+		struct wake_slot *s = &wake_table[i];
+		if (!(atomic_load(&s->wants) & sigbit(signo)))
+			continue;
+		atomic_fetch_add(&s->busy, 1);
+		int fd = atomic_load(&s->wfd);
+		if (fd >= 0 && sio__selfpipe_write(fd, &rec) < 0 && errno == EAGAIN)
+			atomic_store(&s->overflow, 1);
+		atomic_fetch_sub(&s->busy, 1);
+	}
+	errno = saved;
+}
+
+int
+sio__signals_register(sio_loop *loop)
+{
+	pthread_mutex_lock(&sig_lock);
+	int i;
+	for (i = 0; i < SIO_MAX_LOOPS && wake_table[i].claimed; i++)
+		;
+	if (i == SIO_MAX_LOOPS) {
+		pthread_mutex_unlock(&sig_lock);
+		errno = EAGAIN;
+		return -1;
+	}
+	struct wake_slot *s = &wake_table[i];
+	s->claimed = 1;
+	atomic_store(&s->wants, 0);
+	atomic_store(&s->overflow, 0);
+	atomic_store(&s->wfd, loop->pipe_wr);
+	if (i >= atomic_load(&wake_high))
+		atomic_store(&wake_high, i + 1);
+	pthread_mutex_unlock(&sig_lock);
+	loop->wake_slot = i;
+	return 0;
+}
+
+void
+sio__signals_unregister(sio_loop *loop)
+{
+	if (loop->wake_slot < 0)
+		return;
+	struct wake_slot *s = &wake_table[loop->wake_slot];
+	atomic_store(&s->wants, 0);
+	atomic_store(&s->wfd, -1);
+	while (atomic_load(&s->busy) != 0)
+		sched_yield();          /* a handler is mid-write: it is short */
+	pthread_mutex_lock(&sig_lock);
+	s->claimed = 0;
+	pthread_mutex_unlock(&sig_lock);
+	loop->wake_slot = -1;
+}
+
+int
+sio__signals_want(sio_loop *loop, int signo)
+{
+	if (signo <= 0 || signo >= NSIG_TRACKED) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&sig_lock);
+	if (sig_users[signo] == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_sigaction = sio_signal_handler;
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
+		sigfillset(&sa.sa_mask);  /* one handler at a time per thread */
+		if (sigaction(signo, &sa, &sig_saved[signo]) < 0) {
+			int saved = errno;
+			pthread_mutex_unlock(&sig_lock);
+			errno = saved;
+			return -1;
+		}
+	}
+	sig_users[signo]++;
+	pthread_mutex_unlock(&sig_lock);
+	atomic_fetch_or(&wake_table[loop->wake_slot].wants, sigbit(signo));
+	sigaddset(&loop->runtime_sigs, signo);
+	return 0;
+}
+
+void
+sio__signals_unwant(sio_loop *loop, int signo)
+{
+	if (!sigismember(&loop->runtime_sigs, signo))
+		return;
+	sigdelset(&loop->runtime_sigs, signo);
+	atomic_fetch_and(&wake_table[loop->wake_slot].wants, ~sigbit(signo));
+	pthread_mutex_lock(&sig_lock);
+	if (--sig_users[signo] == 0) {
+		/* Ignoring a signal discards its pending instances: none
+		 * queued for us may reach a default action that kills. */
+		struct sigaction ign;
+		memset(&ign, 0, sizeof ign);
+		ign.sa_handler = SIG_IGN;
+		sigemptyset(&ign.sa_mask);
+		(void)sigaction(signo, &ign, NULL);
+		(void)sigaction(signo, &sig_saved[signo], NULL);
+	}
+	pthread_mutex_unlock(&sig_lock);
+}
+
+int
+sio__signals_overflowed(sio_loop *loop)
+{
+	return atomic_exchange(&wake_table[loop->wake_slot].overflow, 0);
+}
+
+/* Block the runtime's signals in this thread for the run; compute the mask
+ * to sleep with (the caller's, with them unblocked). */
+int
+sio__signals_block(sio_loop *loop)
+{
+	int err = pthread_sigmask(SIG_BLOCK, &loop->runtime_sigs, &loop->saved_mask);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	loop->sleep_mask = loop->saved_mask;
+	for (int s = 1; s < NSIG_TRACKED; s++)
+		if (sigismember(&loop->runtime_sigs, s))
+			sigdelset(&loop->sleep_mask, s);
+	return 0;
+}
+
+void
+sio__signals_restore(sio_loop *loop)
+{
+	(void)pthread_sigmask(SIG_SETMASK, &loop->saved_mask, NULL);
+}
+
+/* Consume one pending (blocked) instance of `signo` without running the
+ * handler.  Returns 1 if one was pending, else 0. */
+int
+sio__signals_take(sio_loop *loop, int signo)
+{
+	(void)loop;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, signo);
+#ifdef HAVE_SIGTIMEDWAIT
+	static const struct timespec zero = { 0, 0 };
+	for (;;) {
+		int got = sigtimedwait(&set, NULL, &zero);
+		if (got == signo)
+			return 1;
+		if (got < 0 && errno == EINTR)
+			continue;
+		return 0;
+	}
+#else
+	sigset_t pend;
+	int got;
+	if (sigpending(&pend) < 0 || !sigismember(&pend, signo))
+		return 0;
+	return sigwait(&set, &got) == 0;
+#endif
+}
+
+pid_t
+sio__gettid(void)
+{
+#if defined(HAVE_GETTID)
+	return gettid();
+#elif defined(HAVE_DECL_SYS_GETTID) && HAVE_DECL_SYS_GETTID
+	return (pid_t)syscall(SYS_gettid);
+#else
+	return getpid();
+#endif
+}

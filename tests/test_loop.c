@@ -1,0 +1,1094 @@
+/*
+ * test_loop.c - loops: creation and backend choice, run modes, stopping
+ * (from a callback and from another thread), statistics, argument checking,
+ * the SIGIO disposition, and the select backend's FD_SETSIZE limit.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* What a callback saw. */
+struct rec {
+	int calls;
+	int fd;
+	unsigned revents;
+	void *arg;
+	int stop_after;     /* > 0: sio_loop_stop() at this many calls */
+	int stop_io_after;  /* > 0: sio_io_stop() itself at this many calls */
+	int drain;          /* read what is there */
+	sio_loop *loop;
+};
+
+static void
+rec_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct rec *r = arg;
+
+	r->calls++;
+	r->fd = fd;
+	r->revents = revents;
+	r->arg = arg;
+	if (r->drain)
+		t_drain(fd);
+	if (r->stop_after > 0 && r->calls == r->stop_after)
+		sio_loop_stop(r->loop);
+	if (r->stop_io_after > 0 && r->calls == r->stop_io_after)
+		sio_io_stop(io);
+}
+
+static void
+never_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	(void)io; (void)fd; (void)revents;
+	(*(int *)arg)++;
+}
+
+static bool
+name_in_backends(const char *name)
+{
+	return name != NULL && t_have_backend(name);
+}
+
+static void
+close_pair(int sv[2])
+{
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* ---- creation and backend choice ------------------------------------- */
+
+Test(loop, backends_listed, .timeout = SIO_TEST_TIMEOUT)
+{
+	const char *names[8] = { NULL };
+	const char *one[1] = { NULL };
+	size_t n = sio_backends(names, 8);
+	bool poll_seen = false, select_seen = false;
+
+	cr_assert_geq(n, 2, "sio_backends() lists %zu backends, poll and "
+	              "select are always built", n);
+	cr_assert_leq(n, 8, "sio_backends() lists %zu backends", n);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_not_null(names[i], "sio_backends() name %zu is NULL", i);
+		poll_seen |= strcmp(names[i], "poll") == 0;
+		select_seen |= strcmp(names[i], "select") == 0;
+		cr_assert(strcmp(names[i], "sigio") == 0 ||
+		          strcmp(names[i], "poll") == 0 ||
+		          strcmp(names[i], "select") == 0 ||
+		          strcmp(names[i], "rtsig") == 0,
+		          "sio_backends() lists unknown backend \"%s\"", names[i]);
+	}
+	cr_assert(poll_seen, "sio_backends() does not list \"poll\"");
+	cr_assert(select_seen, "sio_backends() does not list \"select\"");
+	cr_assert_eq(sio_backends(NULL, 0), n,
+	             "sio_backends(NULL, 0) must return the full count");
+	cr_assert_eq(sio_backends(one, 1), n,
+	             "sio_backends(names, 1) must return the full count");
+	cr_assert_str_eq(one[0], names[0],
+	                 "sio_backends(names, 1) must store the best backend");
+}
+
+Test(loop, auto_backend, .timeout = SIO_TEST_TIMEOUT)
+{
+	sio_loop *loop;
+
+	unsetenv("SIGIO_BACKEND");
+	loop = t_loop_new(NULL);
+	cr_assert(name_in_backends(sio_loop_backend(loop)),
+	          "sio_loop_new(NULL) picked \"%s\", not in sio_backends()",
+	          sio_loop_backend(loop) ? sio_loop_backend(loop) : "(null)");
+	sio_loop_free(loop);
+
+	loop = t_loop_new("auto");
+	cr_assert(name_in_backends(sio_loop_backend(loop)),
+	          "sio_loop_new(\"auto\") picked \"%s\", not in sio_backends()",
+	          sio_loop_backend(loop) ? sio_loop_backend(loop) : "(null)");
+	sio_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(loop, named_backend)
+{
+	sio_loop *loop;
+
+	setenv("SIGIO_BACKEND", "bogus", 1); /* an explicit name ignores it */
+	loop = t_loop_new(be->name);
+	cr_assert_str_eq(sio_loop_backend(loop), be->name,
+	                 "sio_loop_new(\"%s\") gave a \"%s\" loop", be->name,
+	                 sio_loop_backend(loop));
+	sio_loop_free(loop);
+}
+
+Test(loop, unknown_backend, .timeout = SIO_TEST_TIMEOUT)
+{
+	static const char *bad[] = { "kqueue-nope", "POLL", "poll ", "" };
+
+	unsetenv("SIGIO_BACKEND");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		cr_assert_null(sio_loop_new(bad[i]),
+		               "sio_loop_new(\"%s\") must fail", bad[i]);
+		cr_assert_eq(errno, EINVAL,
+		             "sio_loop_new(\"%s\"): errno %d (%s), want EINVAL",
+		             bad[i], errno, strerror(errno));
+	}
+}
+
+Test(loop, rtsig_not_built, .timeout = SIO_TEST_TIMEOUT)
+{
+	if (t_have_backend("rtsig"))
+		cr_skip_test("this build has the rtsig backend");
+	errno = 0;
+	cr_assert_null(sio_loop_new("rtsig"),
+	               "sio_loop_new(\"rtsig\") must fail: not built");
+	cr_assert_eq(errno, ENOSYS, "sio_loop_new(\"rtsig\"): errno %d (%s), "
+	             "want ENOSYS", errno, strerror(errno));
+}
+
+Test(loop, sigio_not_built, .timeout = SIO_TEST_TIMEOUT)
+{
+	if (t_have_backend("sigio"))
+		cr_skip_test("this build has the sigio backend");
+	errno = 0;
+	cr_assert_null(sio_loop_new("sigio"),
+	               "sio_loop_new(\"sigio\") must fail in a --disable-sigio "
+	               "build");
+	cr_assert_eq(errno, ENOSYS, "sio_loop_new(\"sigio\"): errno %d (%s), "
+	             "want ENOSYS", errno, strerror(errno));
+}
+
+SIO_BACKEND_TEST(loop, env_backend)
+{
+	sio_loop *loop;
+
+	setenv("SIGIO_BACKEND", be->name, 1);
+	loop = t_loop_new(NULL);
+	cr_assert_str_eq(sio_loop_backend(loop), be->name,
+	                 "SIGIO_BACKEND=%s but sio_loop_new(NULL) gave \"%s\"",
+	                 be->name, sio_loop_backend(loop));
+	sio_loop_free(loop);
+
+	loop = t_loop_new("auto");
+	cr_assert_str_eq(sio_loop_backend(loop), be->name,
+	                 "SIGIO_BACKEND=%s but sio_loop_new(\"auto\") gave "
+	                 "\"%s\"", be->name, sio_loop_backend(loop));
+	sio_loop_free(loop);
+}
+
+Test(loop, env_backend_poll, .timeout = SIO_TEST_TIMEOUT)
+{
+	sio_loop *loop;
+
+	setenv("SIGIO_BACKEND", "poll", 1);
+	loop = t_loop_new(NULL);
+	cr_assert_str_eq(sio_loop_backend(loop), "poll",
+	                 "SIGIO_BACKEND=poll but sio_loop_new(NULL) gave \"%s\"",
+	                 sio_loop_backend(loop));
+	sio_loop_free(loop);
+
+	/* An explicit name ignores the variable. */
+	loop = t_loop_new("select");
+	cr_assert_str_eq(sio_loop_backend(loop), "select",
+	                 "sio_loop_new(\"select\") with SIGIO_BACKEND=poll gave "
+	                 "\"%s\"", sio_loop_backend(loop));
+	sio_loop_free(loop);
+}
+
+Test(loop, env_backend_bogus, .timeout = SIO_TEST_TIMEOUT)
+{
+	sio_loop *loop;
+
+	setenv("SIGIO_BACKEND", "bogus", 1);
+	errno = 0;
+	cr_assert_null(sio_loop_new(NULL),
+	               "SIGIO_BACKEND=bogus: sio_loop_new(NULL) must fail");
+	cr_assert_eq(errno, EINVAL, "SIGIO_BACKEND=bogus: errno %d (%s), want "
+	             "EINVAL", errno, strerror(errno));
+	errno = 0;
+	cr_assert_null(sio_loop_new("auto"),
+	               "SIGIO_BACKEND=bogus: sio_loop_new(\"auto\") must fail");
+	cr_assert_eq(errno, EINVAL, "SIGIO_BACKEND=bogus: errno %d (%s), want "
+	             "EINVAL", errno, strerror(errno));
+
+	/* Set but empty: as if unset. */
+	setenv("SIGIO_BACKEND", "", 1);
+	loop = sio_loop_new(NULL);
+	cr_assert_not_null(loop, "SIGIO_BACKEND=\"\" must be ignored: %s",
+	                   strerror(errno));
+	cr_assert(name_in_backends(sio_loop_backend(loop)),
+	          "SIGIO_BACKEND=\"\": unexpected backend \"%s\"",
+	          sio_loop_backend(loop));
+	sio_loop_free(loop);
+}
+
+Test(loop, free_null, .timeout = SIO_TEST_TIMEOUT)
+{
+	sio_loop_free(NULL);
+	sio_io_stop(NULL);
+	cr_assert(true, "sio_loop_free(NULL) and sio_io_stop(NULL) returned");
+}
+
+/* ---- run modes -------------------------------------------------------- */
+
+SIO_BACKEND_TEST(run, no_watchers)
+{
+	sio_loop *loop = t_loop_new(be->name);
+
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_DEFAULT), 0,
+	             "DEFAULT with no watcher: %s", strerror(errno));
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_ONCE), 0,
+	             "ONCE with no watcher: %s", strerror(errno));
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_NOWAIT), 0,
+	             "NOWAIT with no watcher: %s", strerror(errno));
+	sio_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(run, nowait_not_ready)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	int sv[2], calls = 0;
+	sio_io *io;
+
+	t_socketpair(sv);
+	io = sio_io_start(loop, sv[0], SIO_READ, never_cb, &calls);
+	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(sio_loop_run(loop, SIO_RUN_NOWAIT), 0,
+		             "NOWAIT: %s", strerror(errno));
+	cr_assert_eq(calls, 0, "NOWAIT called the callback of a fd with no data "
+	             "%d times", calls);
+	sio_io_stop(io);
+	sio_loop_free(loop);
+	close_pair(sv);
+}
+
+SIO_BACKEND_TEST(run, once_returns_after_callback)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { .loop = loop };
+	int sv[2];
+	sio_io *io;
+
+	t_socketpair(sv);
+	io = sio_io_start(loop, sv[0], SIO_READ, rec_cb, &r);
+	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
+	t_write_all(sv[1], "x", 1);
+	/* The callback leaves the byte unread and the watcher active: only
+	 * ONCE's own rule can make it return. */
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_ONCE), 0, "ONCE: %s",
+	             strerror(errno));
+	cr_assert_eq(r.calls, 1, "ONCE returned after %d callbacks, want 1",
+	             r.calls);
+	cr_assert_eq(r.fd, sv[0], "callback got fd %d, want %d", r.fd, sv[0]);
+	cr_assert(r.revents & SIO_READ, "revents %#x lacks SIO_READ", r.revents);
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_ONCE), 0, "ONCE: %s",
+	             strerror(errno));
+	cr_assert_eq(r.calls, 2, "second ONCE: %d callbacks in all, want 2 "
+	             "(the byte is still unread)", r.calls);
+	sio_io_stop(io);
+	sio_loop_free(loop);
+	close_pair(sv);
+}
+
+SIO_BACKEND_TEST(run, stop_from_callback)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { .loop = loop, .stop_after = 3 };
+	int sv[2];
+	sio_io *io;
+
+	t_socketpair(sv);
+	/* Always writable: the loop would never run out of work. */
+	io = sio_io_start(loop, sv[0], SIO_WRITE, rec_cb, &r);
+	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_DEFAULT), 0, "DEFAULT: %s",
+	             strerror(errno));
+	cr_assert_eq(r.calls, 3, "DEFAULT returned after %d callbacks, the "
+	             "callback stopped the loop at 3", r.calls);
+	cr_assert(r.revents & SIO_WRITE, "revents %#x lacks SIO_WRITE",
+	          r.revents);
+
+	/* The stop was consumed: the next run goes on until stopped again. */
+	r.stop_after = 6;
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_DEFAULT), 0, "DEFAULT: %s",
+	             strerror(errno));
+	cr_assert_eq(r.calls, 6, "second DEFAULT: %d callbacks in all, want 6 "
+	             "(a stop must apply to one run only)", r.calls);
+	sio_io_stop(io);
+	sio_loop_free(loop);
+	close_pair(sv);
+}
+
+SIO_BACKEND_TEST(run, stop_before_run)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { .loop = loop };
+	int sv[2];
+	sio_io *io;
+
+	t_socketpair(sv);
+	io = sio_io_start(loop, sv[0], SIO_WRITE, rec_cb, &r);
+	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
+	sio_loop_stop(loop);
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_DEFAULT), 0, "DEFAULT: %s",
+	             strerror(errno));
+	cr_assert_leq(r.calls, 1, "a stop before the run must end it after at "
+	              "most one iteration, got %d callbacks", r.calls);
+	sio_io_stop(io);
+	sio_loop_free(loop);
+	close_pair(sv);
+}
+
+SIO_BACKEND_TEST(run, paused_watcher)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	int sv[2], calls = 0;
+	sio_io *io;
+
+	t_socketpair(sv);
+	t_write_all(sv[1], "x", 1);
+	io = sio_io_start(loop, sv[0], 0, never_cb, &calls);
+	cr_assert_not_null(io, "sio_io_start with events 0: %s",
+	                   strerror(errno));
+	cr_assert_eq(sio_io_events(io), 0, "sio_io_events %#x, want 0",
+	             sio_io_events(io));
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_DEFAULT), 0, "DEFAULT: %s",
+	             strerror(errno));
+	cr_assert_eq(calls, 0, "a paused watcher was called %d times", calls);
+
+	/* Unpause: it fires (data is waiting); pause again: DEFAULT ends. */
+	cr_assert_eq(sio_io_set(io, SIO_READ), 0, "sio_io_set: %s",
+	             strerror(errno));
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_ONCE), 0, "ONCE: %s",
+	             strerror(errno));
+	cr_assert_eq(calls, 1, "the unpaused watcher ran %d times, want 1",
+	             calls);
+	cr_assert_eq(sio_io_set(io, 0), 0, "sio_io_set(0): %s",
+	             strerror(errno));
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_DEFAULT), 0, "DEFAULT: %s",
+	             strerror(errno));
+	cr_assert_eq(calls, 1, "a paused watcher was called (%d calls)", calls);
+	sio_io_stop(io);
+	sio_loop_free(loop);
+	close_pair(sv);
+}
+
+/* Pauses itself on its first call. */
+static void
+pause_self_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	(void)fd; (void)revents;
+	(*(int *)arg)++;
+	cr_assert_eq(sio_io_set(io, 0), 0, "sio_io_set(0) in callback: %s",
+	             strerror(errno));
+}
+
+SIO_BACKEND_TEST(run, pause_in_callback_ends_default)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	int sv[2], calls = 0;
+	sio_io *io;
+
+	t_socketpair(sv);
+	io = sio_io_start(loop, sv[0], SIO_WRITE, pause_self_cb, &calls);
+	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_DEFAULT), 0, "DEFAULT: %s",
+	             strerror(errno));
+	cr_assert_eq(calls, 1, "the watcher paused itself, yet ran %d times",
+	             calls);
+	sio_io_stop(io);
+	sio_loop_free(loop);
+	close_pair(sv);
+}
+
+SIO_BACKEND_TEST(run, bad_mode)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	static const int modes[] = { -1, 3, 42 };
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		errno = 0;
+		cr_assert_eq(sio_loop_run(loop, modes[i]), -1,
+		             "sio_loop_run(mode %d) must fail", modes[i]);
+		cr_assert_eq(errno, EINVAL, "sio_loop_run(mode %d): errno %d "
+		             "(%s), want EINVAL", modes[i], errno, strerror(errno));
+	}
+	errno = 0;
+	cr_assert_eq(sio_loop_run(NULL, SIO_RUN_NOWAIT), -1,
+	             "sio_loop_run(NULL) must fail");
+	cr_assert_eq(errno, EINVAL, "sio_loop_run(NULL): errno %d (%s), want "
+	             "EINVAL", errno, strerror(errno));
+	sio_loop_free(loop);
+}
+
+struct reenter {
+	sio_loop *loop;
+	int calls;
+	int rc[3];
+	int err[3];
+};
+
+static void
+reenter_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	static const int modes[3] = { SIO_RUN_NOWAIT, SIO_RUN_ONCE,
+	                              SIO_RUN_DEFAULT };
+	struct reenter *r = arg;
+
+	(void)fd; (void)revents;
+	r->calls++;
+	for (int i = 0; i < 3; i++) {
+		errno = 0;
+		r->rc[i] = sio_loop_run(r->loop, modes[i]);
+		r->err[i] = errno;
+	}
+	sio_io_stop(io);
+}
+
+SIO_BACKEND_TEST(run, reentrant_ebusy)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct reenter r = { .loop = loop };
+	int sv[2];
+
+	t_socketpair(sv);
+	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_WRITE, reenter_cb, &r),
+	                   "sio_io_start: %s", strerror(errno));
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_DEFAULT), 0, "DEFAULT: %s",
+	             strerror(errno));
+	cr_assert_eq(r.calls, 1, "callback ran %d times, want 1", r.calls);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(r.rc[i], -1, "sio_loop_run(mode %d) from a callback "
+		             "returned %d, want -1", i, r.rc[i]);
+		cr_assert_eq(r.err[i], EBUSY, "sio_loop_run(mode %d) from a "
+		             "callback: errno %d (%s), want EBUSY", i, r.err[i],
+		             strerror(r.err[i]));
+	}
+	sio_loop_free(loop);
+	close_pair(sv);
+}
+
+/* The signal mask seen inside a callback. */
+struct mask_rec {
+	int calls;
+	int sigio_blocked;
+};
+
+static void
+mask_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct mask_rec *m = arg;
+	sigset_t cur;
+
+	(void)fd; (void)revents;
+	m->calls++;
+	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	m->sigio_blocked = sigismember(&cur, SIGIO);
+	sio_io_stop(io);
+}
+
+SIO_BACKEND_TEST(run, sigmask_restored)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct mask_rec m = { 0 };
+	sigset_t before, after;
+	int sv[2];
+
+	sigemptyset(&before);
+	sigaddset(&before, SIGUSR1);
+	cr_assert_eq(pthread_sigmask(SIG_SETMASK, &before, NULL), 0,
+	             "pthread_sigmask");
+	t_socketpair(sv);
+	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_WRITE, mask_cb, &m),
+	                   "sio_io_start: %s", strerror(errno));
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_DEFAULT), 0, "DEFAULT: %s",
+	             strerror(errno));
+	cr_assert_eq(m.calls, 1, "callback ran %d times, want 1", m.calls);
+	if (t_is(be, "sigio"))
+		cr_assert_eq(m.sigio_blocked, 1, "SIGIO must be blocked while "
+		             "the sigio loop runs callbacks");
+	pthread_sigmask(SIG_BLOCK, NULL, &after);
+	cr_assert(sigismember(&after, SIGUSR1), "sio_loop_run lost the "
+	          "caller's blocked SIGUSR1");
+	cr_assert(!sigismember(&after, SIGIO), "sio_loop_run left SIGIO "
+	          "blocked after returning");
+	sio_loop_free(loop);
+	close_pair(sv);
+}
+
+/* ---- stopping from another thread ------------------------------------ */
+
+struct stopper {
+	sio_loop *loop;
+	sem_t go;
+};
+
+static void *
+stopper_main(void *arg)
+{
+	struct stopper *s = arg;
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+	while (sem_wait(&s->go) != 0)
+		;
+	/* Not a wait for the loop: only gives it time to fall asleep, so the
+	 * stop below (usually) has to wake it.  Either way it must return. */
+	nanosleep(&ts, NULL);
+	sio_loop_stop(s->loop);
+	return NULL;
+}
+
+/* Tells the stopper thread the loop runs, then stops itself. */
+static void
+go_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	(void)fd; (void)revents;
+	sem_post(&((struct stopper *)arg)->go);
+	sio_io_stop(io);
+}
+
+SIO_BACKEND_TEST(run, stop_from_thread)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct stopper s = { .loop = loop };
+	int quiet[2], busy[2], calls = 0;
+	pthread_t th;
+	sio_io *io;
+
+	t_socketpair(quiet);
+	t_socketpair(busy);
+	cr_assert_eq(sem_init(&s.go, 0, 0), 0, "sem_init");
+	io = sio_io_start(loop, quiet[0], SIO_READ, never_cb, &calls);
+	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
+	cr_assert_not_null(sio_io_start(loop, busy[0], SIO_WRITE, go_cb, &s),
+	                   "sio_io_start: %s", strerror(errno));
+	cr_assert_eq(pthread_create(&th, NULL, stopper_main, &s), 0,
+	             "pthread_create");
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_DEFAULT), 0, "DEFAULT: %s",
+	             strerror(errno));
+	pthread_join(th, NULL);
+	cr_assert_eq(calls, 0, "the never-ready watcher was called %d times",
+	             calls);
+	sio_io_stop(io);
+	sio_loop_free(loop);
+	sem_destroy(&s.go);
+	close_pair(quiet);
+	close_pair(busy);
+}
+
+/* ---- statistics ------------------------------------------------------ */
+
+/* Reads one message of `want` bytes in small pieces. */
+struct reader {
+	int calls;
+	size_t got;
+	size_t want;
+};
+
+static void
+reader_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct reader *r = arg;
+	char buf[7];
+	ssize_t n;
+
+	(void)revents;
+	r->calls++;
+	n = read(fd, buf, sizeof(buf));
+	if (n > 0)
+		r->got += (size_t)n;
+	if (r->got >= r->want)
+		sio_io_stop(io);
+}
+
+static bool
+reader_done(void *arg)
+{
+	struct reader *r = arg;
+
+	return r->got >= r->want;
+}
+
+SIO_BACKEND_TEST(stats, counts)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct reader r = { .want = 100 };
+	char data[100] = { 0 };
+	struct sio_stats s0, s1;
+	int sv[2];
+
+	s0 = t_stats(loop);
+	for (size_t i = 0; i < sizeof(s0.reserved) / sizeof(s0.reserved[0]); i++)
+		cr_assert_eq(s0.reserved[i], 0, "stats.reserved[%zu] is %llu, "
+		             "want 0", i, (unsigned long long)s0.reserved[i]);
+	t_socketpair(sv);
+	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_READ, reader_cb, &r),
+	                   "sio_io_start: %s", strerror(errno));
+	t_write_all(sv[1], data, sizeof(data));
+	cr_assert(t_run_until(loop, reader_done, &r, SIO_TEST_MAX_ONCE),
+	          "read %zu of 100 bytes", r.got);
+	s1 = t_stats(loop);
+	cr_assert_geq(s1.callbacks, (uint64_t)r.calls, "stats.callbacks %llu < "
+	              "%d callbacks counted", (unsigned long long)s1.callbacks,
+	              r.calls);
+	cr_assert_gt(s1.iterations, 0, "stats.iterations is 0 after running");
+	cr_assert_geq(s1.iterations, s0.iterations, "iterations went down");
+	cr_assert_geq(s1.signals, s0.signals, "signals went down");
+	cr_assert_geq(s1.wakeups, s0.wakeups, "wakeups went down");
+	cr_assert_geq(s1.rescans, s0.rescans, "rescans went down");
+	cr_assert_geq(s1.sleeps, s0.sleeps, "sleeps went down");
+	cr_assert_eq(s1.fallback_fds, 0, "fallback_fds %llu with no watcher "
+	             "left", (unsigned long long)s1.fallback_fds);
+	sio_loop_free(loop);
+	close_pair(sv);
+}
+
+/* A watcher on a writable fd that writes one byte to `peer` (the other end
+ * of the read watcher's socketpair) and stops itself. */
+struct kicker {
+	int peer;
+};
+
+static void
+kick_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	(void)fd; (void)revents;
+	t_write_all(((struct kicker *)arg)->peer, "k", 1);
+	sio_io_stop(io);
+}
+
+static void
+read_one_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct reader *r = arg;
+
+	(void)revents;
+	r->calls++;
+	r->got += t_drain(fd);
+	if (r->got >= r->want)
+		sio_io_stop(io);
+}
+
+Test(stats, sigio_signals_from_callback, .timeout = SIO_TEST_TIMEOUT)
+{
+	sio_loop *loop;
+	struct reader r = { .want = 1 };
+	struct kicker k;
+	int rd[2], wr[2];
+
+	if (!t_have_backend("sigio"))
+		cr_skip_test("no sigio backend in this build");
+	loop = t_loop_new("sigio");
+	t_socketpair(rd);
+	t_socketpair(wr);
+	k.peer = rd[1];
+	/* The read watcher is established (checked, found idle) first. */
+	cr_assert_not_null(sio_io_start(loop, rd[0], SIO_READ, read_one_cb, &r),
+	                   "sio_io_start: %s", strerror(errno));
+	t_run_nowait(loop, 2);
+	cr_assert_eq(r.calls, 0, "read callback ran before any data");
+	/* Data arrives while the loop runs another fd's callback: only the
+	 * SIGIO it raises can tell the loop. */
+	cr_assert_not_null(sio_io_start(loop, wr[0], SIO_WRITE, kick_cb, &k),
+	                   "sio_io_start: %s", strerror(errno));
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_DEFAULT), 0, "DEFAULT: %s",
+	             strerror(errno));
+	cr_assert_eq(r.got, 1, "the read watcher got %zu bytes, want 1", r.got);
+	cr_assert_gt(t_stats(loop).signals, 0, "stats.signals is 0 on sigio "
+	             "after an event only a signal announced");
+	sio_loop_free(loop);
+	close_pair(rd);
+	close_pair(wr);
+}
+
+struct writer_thread {
+	int fd;
+	sem_t go;
+};
+
+static void *
+writer_main(void *arg)
+{
+	struct writer_thread *w = arg;
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+	while (sem_wait(&w->go) != 0)
+		;
+	/* Gives the loop time to fall asleep (not a wait for the loop). */
+	nanosleep(&ts, NULL);
+	while (write(w->fd, "t", 1) != 1 && errno == EINTR)
+		;
+	return NULL;
+}
+
+static void
+post_go_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	(void)fd; (void)revents;
+	sem_post(&((struct writer_thread *)arg)->go);
+	sio_io_stop(io);
+}
+
+Test(stats, sigio_signals_from_thread, .timeout = SIO_TEST_TIMEOUT)
+{
+	sio_loop *loop;
+	struct reader r = { .want = 1 };
+	struct writer_thread w;
+	int rd[2], go[2];
+	pthread_t th;
+
+	if (!t_have_backend("sigio"))
+		cr_skip_test("no sigio backend in this build");
+	loop = t_loop_new("sigio");
+	t_socketpair(rd);
+	t_socketpair(go);
+	w.fd = rd[1];
+	cr_assert_eq(sem_init(&w.go, 0, 0), 0, "sem_init");
+	cr_assert_not_null(sio_io_start(loop, rd[0], SIO_READ, read_one_cb, &r),
+	                   "sio_io_start: %s", strerror(errno));
+	cr_assert_not_null(sio_io_start(loop, go[0], SIO_WRITE, post_go_cb, &w),
+	                   "sio_io_start: %s", strerror(errno));
+	cr_assert_eq(pthread_create(&th, NULL, writer_main, &w), 0,
+	             "pthread_create");
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_DEFAULT), 0, "DEFAULT: %s",
+	             strerror(errno));
+	pthread_join(th, NULL);
+	cr_assert_eq(r.got, 1, "the read watcher got %zu bytes, want 1", r.got);
+	cr_assert_gt(t_stats(loop).signals, 0, "stats.signals is 0 on sigio "
+	             "after data written by another thread woke the loop");
+	sio_loop_free(loop);
+	sem_destroy(&w.go);
+	close_pair(rd);
+	close_pair(go);
+}
+
+SIO_BACKEND_TEST(stats, bad_arguments)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct sio_stats s;
+
+	errno = 0;
+	cr_assert_eq(sio_loop_stats(NULL, &s), -1,
+	             "sio_loop_stats(NULL, &s) must fail");
+	cr_assert_eq(errno, EINVAL, "sio_loop_stats(NULL, &s): errno %d (%s), "
+	             "want EINVAL", errno, strerror(errno));
+	errno = 0;
+	cr_assert_eq(sio_loop_stats(loop, NULL), -1,
+	             "sio_loop_stats(loop, NULL) must fail");
+	cr_assert_eq(errno, EINVAL, "sio_loop_stats(loop, NULL): errno %d (%s), "
+	             "want EINVAL", errno, strerror(errno));
+	sio_loop_free(loop);
+}
+
+/* ---- argument checking ----------------------------------------------- */
+
+/* sio_io_start() must fail with `err`. */
+static void
+expect_start_fails(sio_loop *loop, int fd, unsigned events, sio_io_cb cb,
+                   int err, const char *what)
+{
+	int dummy = 0;
+	sio_io *io;
+
+	errno = 0;
+	io = sio_io_start(loop, fd, events, cb, &dummy);
+	cr_assert_null(io, "sio_io_start with %s must fail", what);
+	cr_assert_eq(errno, err, "sio_io_start with %s: errno %d (%s), want %d "
+	             "(%s)", what, errno, strerror(errno), err, strerror(err));
+}
+
+SIO_BACKEND_TEST(args, io_start)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	int sv[2], closed[2];
+
+	t_socketpair(sv);
+	t_socketpair(closed);
+	close(closed[0]);
+	close(closed[1]);
+	expect_start_fails(loop, -1, SIO_READ, never_cb, EBADF, "fd -1");
+	expect_start_fails(loop, closed[0], SIO_READ, never_cb, EBADF,
+	                   "a closed fd");
+	expect_start_fails(loop, sv[0], SIO_READ, NULL, EINVAL, "a NULL callback");
+	expect_start_fails(NULL, sv[0], SIO_READ, never_cb, EINVAL, "a NULL loop");
+	expect_start_fails(loop, sv[0], 0x800, never_cb, EINVAL,
+	                   "event bit 0x800");
+	expect_start_fails(loop, sv[0], SIO_READ | 0x800, never_cb, EINVAL,
+	                   "SIO_READ|0x800");
+	expect_start_fails(loop, sv[0], SIO_URGENT, never_cb, ENOTSUP,
+	                   "SIO_URGENT");
+	expect_start_fails(loop, sv[0], SIO_READ | SIO_URGENT, never_cb, ENOTSUP,
+	                   "SIO_READ|SIO_URGENT");
+	/* Nothing was left behind: DEFAULT has no watcher to run. */
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_DEFAULT), 0, "DEFAULT: %s",
+	             strerror(errno));
+	sio_loop_free(loop);
+	close_pair(sv);
+}
+
+SIO_BACKEND_TEST(args, io_set_and_accessors)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	int sv[2], calls = 0;
+	sio_io *io;
+
+	t_socketpair(sv);
+	errno = 0;
+	cr_assert_eq(sio_io_set(NULL, SIO_READ), -1, "sio_io_set(NULL) must fail");
+	cr_assert_eq(errno, EINVAL, "sio_io_set(NULL): errno %d (%s), want "
+	             "EINVAL", errno, strerror(errno));
+
+	io = sio_io_start(loop, sv[0], SIO_READ | SIO_EDGE, never_cb, &calls);
+	cr_assert_not_null(io, "sio_io_start(SIO_READ|SIO_EDGE): %s",
+	                   strerror(errno));
+	cr_assert_eq(sio_io_fd(io), sv[0], "sio_io_fd %d, want %d",
+	             sio_io_fd(io), sv[0]);
+	cr_assert_eq(sio_io_events(io), SIO_READ | SIO_EDGE,
+	             "sio_io_events %#x, want %#x", sio_io_events(io),
+	             SIO_READ | SIO_EDGE);
+
+	errno = 0;
+	cr_assert_eq(sio_io_set(io, 0x800), -1, "sio_io_set(0x800) must fail");
+	cr_assert_eq(errno, EINVAL, "sio_io_set(0x800): errno %d (%s), want "
+	             "EINVAL", errno, strerror(errno));
+	errno = 0;
+	cr_assert_eq(sio_io_set(io, SIO_URGENT), -1,
+	             "sio_io_set(SIO_URGENT) must fail");
+	cr_assert_eq(errno, ENOTSUP, "sio_io_set(SIO_URGENT): errno %d (%s), "
+	             "want ENOTSUP", errno, strerror(errno));
+	cr_assert_eq(sio_io_events(io), SIO_READ | SIO_EDGE, "a failed "
+	             "sio_io_set changed the events to %#x", sio_io_events(io));
+
+	cr_assert_eq(sio_io_set(io, SIO_WRITE), 0, "sio_io_set(SIO_WRITE): %s",
+	             strerror(errno));
+	cr_assert_eq(sio_io_events(io), SIO_WRITE, "sio_io_events %#x after "
+	             "sio_io_set(SIO_WRITE)", sio_io_events(io));
+	cr_assert_eq(sio_io_set(io, 0), 0, "sio_io_set(0): %s", strerror(errno));
+	cr_assert_eq(sio_io_events(io), 0, "sio_io_events %#x after "
+	             "sio_io_set(0)", sio_io_events(io));
+	cr_assert_eq(calls, 0, "callback ran without running the loop");
+	sio_io_stop(io);
+	sio_loop_free(loop);
+	close_pair(sv);
+}
+
+/* ---- the SIGIO disposition ------------------------------------------- */
+
+static volatile sig_atomic_t my_sigio_count;
+
+static void
+my_sigio(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig; (void)si; (void)uc;
+	my_sigio_count++;
+}
+
+/* Install my_sigio with distinctive flags and mask; returns what the
+ * kernel reports back for it. */
+static struct sigaction
+install_mine(void)
+{
+	struct sigaction sa, got;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = my_sigio;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGUSR2);
+	cr_assert_eq(sigaction(SIGIO, &sa, NULL), 0, "sigaction: %s",
+	             strerror(errno));
+	cr_assert_eq(sigaction(SIGIO, NULL, &got), 0, "sigaction: %s",
+	             strerror(errno));
+	return got;
+}
+
+static struct sigaction
+current_sigio(void)
+{
+	struct sigaction sa;
+
+	cr_assert_eq(sigaction(SIGIO, NULL, &sa), 0, "sigaction: %s",
+	             strerror(errno));
+	return sa;
+}
+
+static bool
+is_mine(const struct sigaction *sa, const struct sigaction *mine)
+{
+	return (sa->sa_flags & SA_SIGINFO) &&
+	       sa->sa_sigaction == my_sigio &&
+	       sa->sa_flags == mine->sa_flags &&
+	       sigismember(&sa->sa_mask, SIGUSR2) &&
+	       !sigismember(&sa->sa_mask, SIGUSR1);
+}
+
+SIO_BACKEND_TEST(signals, disposition_restored)
+{
+	struct sigaction mine = install_mine(), now;
+	sio_loop *loop;
+	int sv[2];
+	struct rec r = { .drain = 1 };
+	sio_io *io;
+
+	loop = t_loop_new(be->name);
+	r.loop = loop;
+	t_socketpair(sv);
+	io = sio_io_start(loop, sv[0], SIO_READ, rec_cb, &r);
+	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
+	t_write_all(sv[1], "x", 1);
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_ONCE), 0, "ONCE: %s",
+	             strerror(errno));
+	cr_assert_eq(r.calls, 1, "callback ran %d times, want 1", r.calls);
+	now = current_sigio();
+	if (t_is(be, "sigio"))
+		cr_assert(!is_mine(&now, &mine), "a sigio loop exists but the "
+		          "SIGIO handler is still the test's own");
+	else
+		cr_assert(is_mine(&now, &mine), "a %s loop changed the SIGIO "
+		          "disposition", be->name);
+	/* Freed with the watcher still started. */
+	sio_loop_free(loop);
+	now = current_sigio();
+	cr_assert(is_mine(&now, &mine), "after sio_loop_free the SIGIO handler "
+	          "or its flags (%#x, want %#x) or mask are not the test's own",
+	          now.sa_flags, mine.sa_flags);
+	close_pair(sv);
+}
+
+SIO_BACKEND_TEST(signals, default_disposition_restored)
+{
+	struct sigaction now;
+	sio_loop *loop;
+	int sv[2], calls = 0;
+
+	signal(SIGIO, SIG_IGN);
+	loop = t_loop_new(be->name);
+	t_socketpair(sv);
+	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_READ, never_cb, &calls),
+	                   "sio_io_start: %s", strerror(errno));
+	t_run_nowait(loop, 1);
+	sio_loop_free(loop);
+	now = current_sigio();
+	cr_assert(!(now.sa_flags & SA_SIGINFO) && now.sa_handler == SIG_IGN,
+	          "SIG_IGN was not restored for SIGIO after sio_loop_free");
+
+	signal(SIGIO, SIG_DFL);
+	loop = t_loop_new(be->name);
+	sio_loop_free(loop);
+	now = current_sigio();
+	cr_assert(!(now.sa_flags & SA_SIGINFO) && now.sa_handler == SIG_DFL,
+	          "SIG_DFL was not restored for SIGIO after sio_loop_free");
+	close_pair(sv);
+}
+
+static void
+two_sigio_loops(bool free_first_first)
+{
+	struct sigaction mine, now;
+	sio_loop *a, *b;
+	int sv[2], calls = 0;
+
+	if (!t_have_backend("sigio"))
+		cr_skip_test("no sigio backend in this build");
+	mine = install_mine();
+	a = t_loop_new("sigio");
+	b = t_loop_new("sigio");
+	t_socketpair(sv);
+	cr_assert_not_null(sio_io_start(a, sv[0], SIO_READ, never_cb, &calls),
+	                   "sio_io_start: %s", strerror(errno));
+	cr_assert_not_null(sio_io_start(b, sv[1], SIO_READ, never_cb, &calls),
+	                   "sio_io_start: %s", strerror(errno));
+	now = current_sigio();
+	cr_assert(!is_mine(&now, &mine), "two sigio loops exist but SIGIO is "
+	          "the test's own");
+	sio_loop_free(free_first_first ? a : b);
+	now = current_sigio();
+	cr_assert(!is_mine(&now, &mine), "one sigio loop is left but SIGIO was "
+	          "restored already (freed the %s loop)",
+	          free_first_first ? "first" : "second");
+	sio_loop_free(free_first_first ? b : a);
+	now = current_sigio();
+	cr_assert(is_mine(&now, &mine), "after the last sigio loop was freed "
+	          "the SIGIO disposition is not the test's own");
+	close_pair(sv);
+}
+
+Test(signals, two_sigio_loops_in_order, .timeout = SIO_TEST_TIMEOUT)
+{
+	two_sigio_loops(true);
+}
+
+Test(signals, two_sigio_loops_reverse, .timeout = SIO_TEST_TIMEOUT)
+{
+	two_sigio_loops(false);
+}
+
+Test(signals, mixed_loops, .timeout = SIO_TEST_TIMEOUT)
+{
+	struct sigaction mine, now;
+	sio_loop *s, *p;
+
+	if (!t_have_backend("sigio"))
+		cr_skip_test("no sigio backend in this build");
+	mine = install_mine();
+	p = t_loop_new("poll");
+	s = t_loop_new("sigio");
+	sio_loop_free(p);
+	now = current_sigio();
+	cr_assert(!is_mine(&now, &mine), "freeing a poll loop restored SIGIO "
+	          "while a sigio loop exists");
+	sio_loop_free(s);
+	now = current_sigio();
+	cr_assert(is_mine(&now, &mine), "SIGIO not restored after the sigio "
+	          "loop was freed");
+}
+
+/* ---- the select backend's FD_SETSIZE --------------------------------- */
+
+SIO_BACKEND_TEST(select, fd_setsize)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { .drain = 1, .stop_io_after = 1 };
+	int sv[2], big = FD_SETSIZE + 476;
+	sio_io *io;
+
+	r.loop = loop;
+	cr_assert_gt(t_raise_nofile(), (rlim_t)big, "RLIMIT_NOFILE too low to "
+	             "open fd %d", big);
+	t_socketpair(sv);
+	cr_assert_eq(dup2(sv[0], big), big, "dup2(%d, %d): %s", sv[0], big,
+	             strerror(errno));
+	errno = 0;
+	io = sio_io_start(loop, big, SIO_READ, rec_cb, &r);
+	if (t_is(be, "select")) {
+		cr_assert_null(io, "select accepted fd %d >= FD_SETSIZE (%d)", big,
+		               FD_SETSIZE);
+		cr_assert_eq(errno, ERANGE, "select, fd %d: errno %d (%s), want "
+		             "ERANGE", big, errno, strerror(errno));
+	} else {
+		cr_assert_not_null(io, "%s refused fd %d: %s", be->name, big,
+		                   strerror(errno));
+		t_write_all(sv[1], "x", 1);
+		cr_assert_eq(sio_loop_run(loop, SIO_RUN_DEFAULT), 0, "DEFAULT: %s",
+		             strerror(errno));
+		cr_assert_eq(r.calls, 1, "watcher on fd %d ran %d times, want 1",
+		             big, r.calls);
+		cr_assert_eq(r.fd, big, "callback got fd %d, want %d", r.fd, big);
+		cr_assert(r.revents & SIO_READ, "revents %#x lacks SIO_READ",
+		          r.revents);
+	}
+	sio_loop_free(loop);
+	close(big);
+	close_pair(sv);
+}

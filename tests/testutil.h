@@ -1,0 +1,135 @@
+/*
+ * testutil.h - helpers shared by sigio's Criterion test programs.
+ *
+ * Backend parameters: every behavioural test runs once per backend the build
+ * offers (sio_backends()).  Criterion runs each parameter in a worker process
+ * and must be able to read the parameter there, so the array is allocated
+ * with cr_calloc() (Criterion's shared arena) and holds names by value, never
+ * pointers to string literals.  Declare such a test with
+ *
+ *     SIO_BACKEND_TEST(suite, name)
+ *     {
+ *             sio_loop *loop = t_loop_new(be->name);
+ *             ...
+ *     }
+ *
+ * where `be` is the `const struct sio_test_backend *` of this run.  Setting
+ * SIO_TEST_BACKENDS (a comma-separated list, e.g. "poll,select") in the
+ * environment restricts the runs to those backends, which is how one counts
+ * results per backend.
+ *
+ * Fd helpers fail the test (cr_assert) when a system call fails, so a test
+ * body reads as the scenario it checks.  They must only be called from the
+ * test's own thread, never from a helper thread.
+ */
+#ifndef SIGIO_TESTUTIL_H
+#define SIGIO_TESTUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include "sigio.h"
+
+/* Seconds after which Criterion kills a test: a hang fails, it does not
+ * block CI. */
+#define SIO_TEST_TIMEOUT 30
+
+/* Safety net for loops that run SIO_RUN_ONCE until something happened: the
+ * most iterations a test allows before it declares the event lost.  It is a
+ * bound, never a wait: each SIO_RUN_ONCE blocks in the loop itself. */
+#define SIO_TEST_MAX_ONCE 10000
+
+/* One backend to run a test with.  A name by value (see above). */
+struct sio_test_backend {
+	char name[16];
+};
+
+/* The backends this build offers, in a cr_calloc()'d array (count in *n),
+ * filtered by SIO_TEST_BACKENDS when set.  Used by SIO_BACKEND_TEST. */
+struct sio_test_backend *t_backend_params(size_t *n);
+/* Cleanup of the array above, for cr_make_param_array(). */
+void t_backend_params_free(struct criterion_test_params *params);
+
+/* A parameterised test run once per backend, named `be` inside. */
+#define SIO_BACKEND_TEST(Suite, Name, ...)                                    \
+	ParameterizedTestParameters(Suite, Name)                              \
+	{                                                                     \
+		size_t n_;                                                    \
+		struct sio_test_backend *b_ = t_backend_params(&n_);          \
+		return cr_make_param_array(struct sio_test_backend, b_, n_,   \
+		                           t_backend_params_free);            \
+	}                                                                     \
+	ParameterizedTest(const struct sio_test_backend *be, Suite, Name,     \
+	                  .timeout = SIO_TEST_TIMEOUT, ##__VA_ARGS__)
+
+/* True when sio_backends() lists `name`. */
+bool t_have_backend(const char *name);
+/* True when the backend of this test run is `name`. */
+bool t_is(const struct sio_test_backend *be, const char *name);
+
+/* sio_loop_new(backend), failing the test when it returns NULL. */
+sio_loop *t_loop_new(const char *backend);
+/* sio_loop_stats(), failing the test on error. */
+struct sio_stats t_stats(const sio_loop *loop);
+
+/*
+ * Run SIO_RUN_ONCE until done(arg) is true, at most `max` times.  Returns
+ * whether done() became true.  Fails the test if sio_loop_run() fails.
+ */
+bool t_run_until(sio_loop *loop, bool (*done)(void *arg), void *arg,
+                 unsigned max);
+/* Run SIO_RUN_NOWAIT `times` times, failing the test on error. */
+void t_run_nowait(sio_loop *loop, int times);
+/* done() for t_run_until: true when *(int *)arg is not 0. */
+bool t_flag_set(void *arg);
+
+/* ---- fds -------------------------------------------------------------- */
+
+/* A nonblocking, close-on-exec AF_UNIX stream socketpair. */
+void t_socketpair(int sv[2]);
+/* A blocking one (to see sio_io_start() set O_NONBLOCK). */
+void t_socketpair_blocking(int sv[2]);
+/* A nonblocking, close-on-exec pipe: p[0] reads, p[1] writes. */
+void t_pipe(int p[2]);
+/* A nonblocking TCP listener on 127.0.0.1, port 0; its port in *port. */
+int t_tcp_listen(unsigned short *port);
+/* A connected nonblocking TCP pair over 127.0.0.1: *client and *server
+ * (the accepted end). */
+void t_tcp_pair(int *client, int *server);
+/* A port on 127.0.0.1 with nobody listening (bound, read back, closed). */
+unsigned short t_closed_port(void);
+
+/* Raise RLIMIT_NOFILE's soft limit to its hard limit; returns the new soft
+ * limit. */
+rlim_t t_raise_nofile(void);
+
+/* fcntl(F_GETFL), failing the test on error. */
+int t_getfl(int fd);
+/* True when fd is open. */
+bool t_fd_open(int fd);
+
+/*
+ * Write all `len` bytes, retrying on EINTR and short counts and waiting with
+ * poll() on EAGAIN (for the test's own set-up, never to wait for the loop).
+ * Fails the test on error.
+ */
+void t_write_all(int fd, const void *buf, size_t len);
+/* Read exactly `len` bytes, as above; fails the test on error or EOF. */
+void t_read_all(int fd, void *buf, size_t len);
+/* Write until EAGAIN; returns the bytes written. */
+size_t t_fill(int fd);
+/* Read until EAGAIN or EOF; returns the bytes read. */
+size_t t_drain(int fd);
+/* poll() fd once with a zero timeout for `events`; returns revents. */
+short t_poll_now(int fd, short events);
+
+/* xorshift64* with a fixed seed: reproducible "random" numbers. */
+uint64_t t_rand(uint64_t *state);
+
+#endif /* SIGIO_TESTUTIL_H */
