@@ -6,6 +6,7 @@
 #ifndef SIGIO_INTERNAL_H
 #define SIGIO_INTERNAL_H
 
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -153,13 +154,33 @@ void sio__selfpipe_drain(sio_loop *loop);
 /* signals.c */
 int sio__signals_register(sio_loop *loop);     /* claim a handler slot */
 void sio__signals_unregister(sio_loop *loop);
-int sio__signals_want(sio_loop *loop, int signo); /* install handler */
+int sio__signals_want(sio_loop *loop, int signo, int fd_sig);
 void sio__signals_unwant(sio_loop *loop, int signo);
 int sio__signals_overflowed(sio_loop *loop);   /* pipe-full flag, cleared */
 int sio__signals_block(sio_loop *loop);        /* at run start */
 void sio__signals_restore(sio_loop *loop);     /* at run end */
 int sio__signals_take(sio_loop *loop, int signo); /* consume one pending */
 pid_t sio__gettid(void);
+void sio__signals_set_tid(sio_loop *loop, pid_t tid); /* loop moved thread */
+
+/* sigdrive.c: the parts the signal-driven backends share */
+struct sio__pollset {
+	struct pollfd *v;
+	size_t n, cap;
+};
+struct sio__sigdrive {
+	struct sio__pollset async;  /* O_ASYNC fds, with the events they want */
+	struct sio__pollset fb;     /* [0] self-pipe, then fds polled directly */
+	struct sio__pollset check;  /* scratch: what one check polls */
+	int setsig;                 /* F_SETSIG value: 0 = plain SIGIO */
+	int by_process;             /* owner is the process, not a thread */
+};
+int sio__sd_init(sio_loop *loop, struct sio__sigdrive *sd, int setsig);
+void sio__sd_fini(struct sio__sigdrive *sd);
+int sio__sd_arm(sio_loop *loop, struct sio__sigdrive *sd, int fd,
+                unsigned old, unsigned new_events);
+int sio__sd_wait(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms);
+int sio__sd_enter(sio_loop *loop, struct sio__sigdrive *sd);
 
 /* loop.c */
 void sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec);

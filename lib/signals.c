@@ -36,11 +36,13 @@ struct wake_slot {
 	atomic_int busy;                 /* handlers using wfd right now */
 	atomic_int overflow;             /* a write found the pipe full */
 	atomic_uint_least64_t wants;     /* bit signo-1: signals to report */
+	atomic_int tid;                  /* thread its fds signal, 0: any */
 	int claimed;                     /* owned by a loop (under the lock) */
 };
 
 static struct wake_slot wake_table[SIO_MAX_LOOPS];
 static atomic_int wake_high;             /* slots [0, wake_high) may be in use */
+static atomic_uint_least64_t fd_sigs;    /* signals that carry fd readiness */
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
 static int sig_users[NSIG_TRACKED];      /* loops wanting each signal */
 static struct sigaction sig_saved[NSIG_TRACKED];
@@ -51,26 +53,50 @@ sigbit(int signo)
 	return (uint64_t)1 << (signo - 1);
 }
 
-/* The handler: one record into each interested loop's pipe.  Only write(2)
- * and atomics; errno preserved. */
+/* Write `rec` to every slot that wants it; with `tid`, only to the slots
+ * whose fds signal that thread (or any thread).  Returns how many. */
+static int
+post(const struct sio__sigrec *rec, pid_t tid)
+{
+	int high = atomic_load(&wake_high), posted = 0;
+	for (int i = 0; i < high; i++) {
+		struct wake_slot *s = &wake_table[i];
+		if (!(atomic_load(&s->wants) & sigbit(rec->signo)))
+			continue;
+		int stid = atomic_load(&s->tid);
+		if (tid != 0 && stid != 0 && stid != tid)
+			continue;
+		atomic_fetch_add(&s->busy, 1);
+		int fd = atomic_load(&s->wfd);
+		if (fd >= 0) {
+			if (sio__selfpipe_write(fd, rec) < 0 && errno == EAGAIN)
+				atomic_store(&s->overflow, 1);
+			posted++;
+		}
+		atomic_fetch_sub(&s->busy, 1);
+	}
+	return posted;
+}
+
+/* The handler: one record into the self-pipe of each loop it concerns.
+ * Only write(2), a gettid system call and atomics; errno preserved.  A
+ * readiness signal was sent to the thread that owns the fd, so it goes to
+ * that thread's loops; if none is found (the loop moved, or the platform
+ * sends SIGIO to the process) every loop that wants it hears of it. */
 static void
 sio_signal_handler(int signo, siginfo_t *info, void *uctx)
 {
 	(void)uctx;
 	int saved = errno;
 	struct sio__sigrec rec = { signo, -1, 0 };
-	(void)info;
-	int high = atomic_load(&wake_high);
-	for (int i = 0; i < high; i++) {
-		struct wake_slot *s = &wake_table[i];
-		if (!(atomic_load(&s->wants) & sigbit(signo)))
-			continue;
-		atomic_fetch_add(&s->busy, 1);
-		int fd = atomic_load(&s->wfd);
-		if (fd >= 0 && sio__selfpipe_write(fd, &rec) < 0 && errno == EAGAIN)
-			atomic_store(&s->overflow, 1);
-		atomic_fetch_sub(&s->busy, 1);
+	int is_fd_sig = (atomic_load(&fd_sigs) & sigbit(signo)) != 0;
+	if (is_fd_sig && info != NULL && info->si_code >= POLL_IN &&
+	    info->si_code <= POLL_HUP) {
+		rec.fd = info->si_fd;
+		rec.band = info->si_band;
 	}
+	if (!is_fd_sig || post(&rec, sio__gettid()) == 0)
+		(void)post(&rec, 0);
 	errno = saved;
 }
 
@@ -90,6 +116,7 @@ sio__signals_register(sio_loop *loop)
 	s->claimed = 1;
 	atomic_store(&s->wants, 0);
 	atomic_store(&s->overflow, 0);
+	atomic_store(&s->tid, (int)loop->owner_tid);
 	atomic_store(&s->wfd, loop->pipe_wr);
 	if (i >= atomic_load(&wake_high))
 		atomic_store(&wake_high, i + 1);
@@ -114,8 +141,16 @@ sio__signals_unregister(sio_loop *loop)
 	loop->wake_slot = -1;
 }
 
+void
+sio__signals_set_tid(sio_loop *loop, pid_t tid)
+{
+	atomic_store(&wake_table[loop->wake_slot].tid, (int)tid);
+}
+
+/* Have the handler report `signo` to this loop; `fd_sig`: it is a readiness
+ * signal, sent to the thread that owns the fd. */
 int
-sio__signals_want(sio_loop *loop, int signo)
+sio__signals_want(sio_loop *loop, int signo, int fd_sig)
 {
 	if (signo <= 0 || signo >= NSIG_TRACKED) {
 		errno = EINVAL;
@@ -136,6 +171,8 @@ sio__signals_want(sio_loop *loop, int signo)
 		}
 	}
 	sig_users[signo]++;
+	if (fd_sig)
+		atomic_fetch_or(&fd_sigs, sigbit(signo));
 	pthread_mutex_unlock(&sig_lock);
 	atomic_fetch_or(&wake_table[loop->wake_slot].wants, sigbit(signo));
 	sigaddset(&loop->runtime_sigs, signo);
@@ -159,6 +196,7 @@ sio__signals_unwant(sio_loop *loop, int signo)
 		sigemptyset(&ign.sa_mask);
 		(void)sigaction(signo, &ign, NULL);
 		(void)sigaction(signo, &sig_saved[signo], NULL);
+		atomic_fetch_and(&fd_sigs, ~sigbit(signo));
 	}
 	pthread_mutex_unlock(&sig_lock);
 }

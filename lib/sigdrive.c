@@ -1,0 +1,384 @@
+/*
+ * sigdrive.c - what the two signal-driven backends (sigio, rtsig) share:
+ * giving an fd an owner and O_ASYNC, the hybrid poll fallback, the check of
+ * the recheck set (or of every fd, on a rescan), and the sleep.
+ *
+ * What the kernel does, and what this file does about it:
+ * - A readiness signal is an edge: data left unread raises no new one.
+ *   Level-triggered delivery comes from the recheck set: fds whose callback
+ *   ran, and new or widened watchers, are polled (zero timeout) before the
+ *   loop may sleep.  Polling a socket that is not writable also arms the
+ *   kernel's "no space" flag, so that its later POLL_OUT signal is not lost
+ *   (POLL_OUT is raised only after a writer found the buffer full).
+ * - setfl() accepts O_ASYNC on files that cannot signal (regular files,
+ *   directories, most devices) and then never signals: only sockets, FIFOs
+ *   and terminals are trusted with it.  The rest, and any fd that refuses
+ *   an owner or O_ASYNC, are polled at every wait, as the poll backend does.
+ * - A handler run per event is slow once signals cross CPUs, so the
+ *   backends keep their signals blocked while the loop works and consume
+ *   them synchronously; only when nothing is ready does the loop sleep, in
+ *   ppoll() with them unblocked.  A signal then runs the handler, whose
+ *   record on the self-pipe wakes the sleep.  The pipe closes the race
+ *   between the last check and the sleep, and covers platforms without
+ *   ppoll.
+ * - Owner and O_ASYNC belong to the open file description, not the fd: a
+ *   description shared by two loops signals only the owner set last.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#ifdef HAVE_SYS_IOCTL_H
+#include <sys/ioctl.h>
+#endif
+#ifdef HAVE_SYS_SOCKIO_H
+#include <sys/sockio.h>
+#endif
+#ifdef HAVE_SYS_FILIO_H
+#include <sys/filio.h>
+#endif
+
+#include "sigio-internal.h"
+
+#if !HAVE_DECL_O_ASYNC && HAVE_DECL_FASYNC
+#define O_ASYNC FASYNC
+#define HAVE_O_ASYNC 1
+#elif HAVE_DECL_O_ASYNC
+#define HAVE_O_ASYNC 1
+#endif
+
+/* ---- pollfd sets ------------------------------------------------------------ */
+
+static int
+pollset_reserve(struct sio__pollset *ps, size_t need)
+{
+	if (need <= ps->cap)
+		return 0;
+	size_t cap = ps->cap ? ps->cap : 64;
+	while (cap < need)
+		cap *= 2;
+	struct pollfd *v = realloc(ps->v, cap * sizeof *v);
+	if (v == NULL)
+		return -1;
+	ps->v = v;
+	ps->cap = cap;
+	return 0;
+}
+
+/* Append; the new entry's index goes to the fd's slot. */
+static int
+pollset_add(sio_loop *loop, struct sio__pollset *ps, int fd, unsigned events)
+{
+	if (pollset_reserve(ps, ps->n + 1) < 0)
+		return -1;
+	sio__slot(loop, fd)->bindex = (int)ps->n;
+	ps->v[ps->n++] = (struct pollfd){ .fd = fd,
+		.events = sio__poll_from_events(events) };
+	return 0;
+}
+
+/* Remove by moving the last entry into the hole. */
+static void
+pollset_del(sio_loop *loop, struct sio__pollset *ps, int fd)
+{
+	struct sio__fdslot *slot = sio__slot(loop, fd);
+	size_t i = (size_t)slot->bindex, last = ps->n - 1;
+	if (i != last) {
+		ps->v[i] = ps->v[last];
+		sio__slot(loop, ps->v[i].fd)->bindex = (int)i;
+	}
+	ps->n--;
+	slot->bindex = -1;
+}
+
+/* ---- owner and O_ASYNC ---------------------------------------------------- */
+
+/* Make `tid` (Linux) or the process the owner of `fd`.  When signals can
+ * only go to the process, the handler is told to wake every loop. */
+static int
+set_owner(sio_loop *loop, struct sio__sigdrive *sd, int fd, pid_t tid)
+{
+#if HAVE_DECL_F_SETOWN_EX && HAVE_DECL_F_OWNER_TID
+	if (!sd->by_process) {
+		struct f_owner_ex owner = { .type = F_OWNER_TID, .pid = tid };
+		if (fcntl(fd, F_SETOWN_EX, &owner) == 0)
+			return 0;
+		if (errno != EINVAL)
+			return -1;
+		/* EINVAL: a kernel without it; the old way from now on */
+	}
+#else
+	(void)tid;
+#endif
+	if (!sd->by_process) {
+		sd->by_process = 1;
+		sio__signals_set_tid(loop, 0);
+	}
+#if HAVE_DECL_F_SETOWN
+	return fcntl(fd, F_SETOWN, getpid());
+#elif HAVE_DECL_FIOSETOWN
+	int pid = getpid();
+	return ioctl(fd, FIOSETOWN, &pid);
+#else
+	int pid = getpid();
+	return ioctl(fd, SIOCSPGRP, &pid);
+#endif
+}
+
+static int
+set_async(int fd, int on)
+{
+#ifdef HAVE_O_ASYNC
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -1;
+	int want = on ? (fl | O_ASYNC) : (fl & ~O_ASYNC);
+	if (want != fl && fcntl(fd, F_SETFL, want) < 0)
+		return -1;
+	if (on && !(fcntl(fd, F_GETFL) & O_ASYNC)) {
+		errno = ENOTSUP;        /* accepted, then dropped */
+		return -1;
+	}
+	return 0;
+#else
+	return ioctl(fd, FIOASYNC, &on);
+#endif
+}
+
+/* Sockets, FIFOs and terminals signal; other files accept O_ASYNC and
+ * never do. */
+static int
+can_signal(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	if (S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode))
+		return 1;
+	return S_ISCHR(st.st_mode) && isatty(fd);
+}
+
+/* Which signal, which thread, then O_ASYNC: in that order, so that no
+ * signal is raised before it can reach the loop. */
+static int
+async_enable(sio_loop *loop, struct sio__sigdrive *sd, int fd)
+{
+#if HAVE_DECL_F_SETSIG
+	if (fcntl(fd, F_SETSIG, sd->setsig) < 0)
+		return -1;
+#endif
+	if (set_owner(loop, sd, fd, loop->owner_tid) < 0)
+		return -1;
+	return set_async(fd, 1);
+}
+
+/* ---- the shared backend parts ---------------------------------------------- */
+
+int
+sio__sd_init(sio_loop *loop, struct sio__sigdrive *sd, int setsig)
+{
+	*sd = (struct sio__sigdrive){ .setsig = setsig };
+	if (pollset_reserve(&sd->fb, 1) < 0)
+		return -1;
+	sd->fb.v[0] = (struct pollfd){ .fd = loop->pipe_rd, .events = POLLIN };
+	sd->fb.n = 1;
+	return 0;
+}
+
+void
+sio__sd_fini(struct sio__sigdrive *sd)
+{
+	free(sd->async.v);
+	free(sd->fb.v);
+	free(sd->check.v);
+	*sd = (struct sio__sigdrive){ 0 };
+}
+
+/* First events on an fd: O_ASYNC if it can, else the poll fallback. */
+static int
+arm_first(sio_loop *loop, struct sio__sigdrive *sd, int fd, unsigned events)
+{
+	struct sio__fdslot *slot = sio__slot(loop, fd);
+	int ok = can_signal(fd);
+	if (ok < 0)
+		return -1;
+	if (ok && async_enable(loop, sd, fd) < 0) {
+		if (errno == EBADF)
+			return -1;
+		ok = 0;
+	}
+	slot->fallback = !ok;
+	if (pollset_add(loop, ok ? &sd->async : &sd->fb, fd, events) < 0) {
+		int saved = errno;
+		if (ok)
+			(void)set_async(fd, 0);
+		errno = saved;
+		return -1;
+	}
+	if (!ok)
+		loop->stats.fallback_fds++;
+	return 0;
+}
+
+int
+sio__sd_arm(sio_loop *loop, struct sio__sigdrive *sd, int fd, unsigned old,
+            unsigned new_events)
+{
+	struct sio__fdslot *slot = sio__slot(loop, fd);
+	if (old == 0)
+		return arm_first(loop, sd, fd, new_events);
+	struct sio__pollset *ps = slot->fallback ? &sd->fb : &sd->async;
+	if (new_events != 0) {
+		ps->v[slot->bindex].events = sio__poll_from_events(new_events);
+		return 0;
+	}
+	pollset_del(loop, ps, fd);
+	if (slot->fallback)
+		loop->stats.fallback_fds--;
+	else
+		(void)set_async(fd, 0);  /* EBADF if closed: nothing to undo */
+	slot->fallback = 0;
+	return 0;
+}
+
+/* Report what one poll found.  Returns the number of watched fds ready.
+ * Backwards, because killing a fallback fd moves the last entry of `v` (when
+ * `v` is the fallback set itself) into its place, already looked at. */
+static int
+report(sio_loop *loop, struct pollfd *v, size_t n)
+{
+	int ready = 0;
+	for (size_t i = n; i-- > 0;) {
+		if (v[i].revents == 0)
+			continue;
+		if (v[i].fd == loop->pipe_rd) {
+			sio__selfpipe_drain(loop);
+		} else if (v[i].revents & POLLNVAL) {
+			sio__slot_kill(loop, v[i].fd, 1);
+			ready++;
+		} else {
+			sio__fd_ready(loop, v[i].fd, sio__revents_from_poll(v[i].revents));
+			ready++;
+		}
+	}
+	return ready;
+}
+
+/* Copy the fds to look at now into the check set: the directly polled ones
+ * (with_fb), and every O_ASYNC fd on a rescan, else only the recheck set. */
+static int
+build_check(sio_loop *loop, struct sio__sigdrive *sd, int with_fb)
+{
+	struct sio__pollset *c = &sd->check;
+	size_t need = (with_fb ? sd->fb.n : 0) +
+	              (loop->rescan ? sd->async.n : loop->recheck.n);
+	if (pollset_reserve(c, need) < 0)
+		return -1;
+	c->n = 0;
+	if (with_fb)
+		for (size_t i = 0; i < sd->fb.n; i++)
+			c->v[c->n++] = sd->fb.v[i];
+	for (size_t i = 0; i < loop->recheck.n; i++) {
+		struct sio__fdslot *slot = sio__slot(loop, loop->recheck.v[i]);
+		slot->in_recheck = 0;
+		if (!loop->rescan && slot->armed && !slot->fallback)
+			c->v[c->n++] = sd->async.v[slot->bindex];
+	}
+	loop->recheck.n = 0;
+	if (loop->rescan) {
+		loop->rescan = 0;
+		loop->stats.rescans++;
+		for (size_t i = 0; i < sd->async.n; i++)
+			c->v[c->n++] = sd->async.v[i];
+	}
+	return 0;
+}
+
+/* Poll the check set with a zero timeout, again while a drained self-pipe
+ * asks for a rescan.  Returns the number of ready fds, or -1. */
+static int
+check(sio_loop *loop, struct sio__sigdrive *sd, int with_fb)
+{
+	int ready = 0;
+	do {
+		if (build_check(loop, sd, with_fb) < 0)
+			return -1;
+		if (sd->check.n == 0)
+			break;
+		int n;
+		while ((n = poll(sd->check.v, (nfds_t)sd->check.n, 0)) < 0 &&
+		       errno == EINTR)
+			;
+		if (n < 0)
+			return -1;
+		if (n > 0)
+			ready += report(loop, sd->check.v, sd->check.n);
+		with_fb = 0;
+	} while (loop->rescan);
+	return ready;
+}
+
+/* Nothing is ready: sleep on the self-pipe and the fallback fds with the
+ * runtime's signals unblocked. */
+static int
+sleep_unblocked(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms)
+{
+	loop->stats.sleeps++;
+	int n;
+#ifdef HAVE_PPOLL
+	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+	n = ppoll(sd->fb.v, (nfds_t)sd->fb.n, timeout_ms < 0 ? NULL : &ts,
+	          &loop->sleep_mask);
+#else
+	sigset_t busy;
+	pthread_sigmask(SIG_SETMASK, &loop->sleep_mask, &busy);
+	n = poll(sd->fb.v, (nfds_t)sd->fb.n, timeout_ms);
+	int saved = errno;
+	pthread_sigmask(SIG_SETMASK, &busy, NULL);
+	errno = saved;
+#endif
+	if (n < 0) {
+		if (errno != EINTR)
+			return -1;
+		sio__selfpipe_drain(loop);  /* the handler ran: read its record */
+		return 0;
+	}
+	return n > 0 ? report(loop, sd->fb.v, sd->fb.n) : 0;
+}
+
+/* The common part of a wait, after the backend consumed its queued
+ * signals: check, and sleep only if nothing was ready. */
+int
+sio__sd_wait(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms)
+{
+	int n = check(loop, sd, 1);
+	if (n != 0 || timeout_ms == 0)
+		return n < 0 ? -1 : 0;
+	if (sleep_unblocked(loop, sd, timeout_ms) < 0)
+		return -1;
+	if ((loop->rescan || loop->recheck.n) && check(loop, sd, 0) < 0)
+		return -1;
+	return 0;
+}
+
+/* A run begins: if another thread than before runs the loop, make it the
+ * owner of every fd so that signals follow it; block the signals. */
+int
+sio__sd_enter(sio_loop *loop, struct sio__sigdrive *sd)
+{
+	pid_t tid = sio__gettid();
+	if (tid != loop->owner_tid) {
+		loop->owner_tid = tid;
+		if (!sd->by_process)
+			sio__signals_set_tid(loop, tid);
+		for (size_t i = 0; i < sd->async.n; i++)
+			(void)set_owner(loop, sd, sd->async.v[i].fd, tid);
+		loop->rescan = 1;       /* signals may have gone to the old one */
+	}
+	return sio__signals_block(loop);
+}
