@@ -66,13 +66,16 @@ struct sio_stats {
 	                            says only "something is ready") */
 	uint64_t pipe_overflows; /* times the self-pipe was full when the handler
 	                            wrote to it (each forces a rescan) */
+	uint64_t queue_overflows;/* rtsig: plain SIGIOs received because the
+	                            kernel's real-time queue was full (each
+	                            forces a rescan) */
 	uint64_t callbacks;      /* watcher callbacks called */
 	uint64_t iterations;     /* loop iterations */
 	uint64_t sleeps;         /* waits that could block (a timeout other
 	                            than 0) because nothing was known ready */
 	uint64_t fallback_fds;   /* fds currently watched by poll() inside a
 	                            signal-driven backend (O_ASYNC not possible) */
-	uint64_t reserved[8];    /* zero; room to grow without breaking the ABI */
+	uint64_t reserved[7];    /* zero; room to grow without breaking the ABI */
 };
 
 /* Callback of an fd watcher.  `revents` holds the events that are ready,
@@ -86,16 +89,25 @@ typedef void (*sio_io_cb)(sio_io *io, int fd, unsigned revents, void *arg);
 /*
  * sio_loop_new - create an event loop.
  *
- * `backend` names how readiness is learnt: "sigio" (SIGIO with F_SETOWN and
- * O_ASYNC), "poll" or "select".  NULL or "auto" picks the best backend this
- * build and platform have; in that case only, the environment variable
- * SIGIO_BACKEND, if set and not empty, names the backend instead.
+ * `backend` names how readiness is learnt: "rtsig" (Linux: a queued
+ * real-time signal per event, carrying the fd and its poll bits, see
+ * sio_rtsig_set()), "sigio" (plain SIGIO with F_SETOWN and O_ASYNC, then a
+ * poll of every watched fd), "poll" or "select".  NULL or "auto" picks the
+ * best backend this build and platform have, in that order; in that case
+ * only, the environment variable SIGIO_BACKEND, if set and not empty, names
+ * the backend instead.
  *
- * The sigio backend installs a SIGIO handler (SA_SIGINFO | SA_RESTART) when
- * the first loop that needs it is created, saving the disposition it
- * replaces, and restores that disposition when the last such loop is freed.
- * While sio_loop_run() works, SIGIO is blocked in the running thread and
- * consumed synchronously; it is unblocked only while the loop sleeps.
+ * The sigio and rtsig backends install a handler (SA_SIGINFO | SA_RESTART)
+ * for SIGIO (and rtsig for its real-time signal) when the first loop that
+ * needs it is created, saving the disposition it replaces, and restore that
+ * disposition when the last such loop is freed.  While sio_loop_run() works
+ * these signals are blocked in the running thread and consumed
+ * synchronously (rtsig reads them in batches from a signalfd); they are
+ * unblocked only while the loop sleeps, and the caller's signal mask is
+ * restored when sio_loop_run() returns.  Each fd's signals go to the thread
+ * that runs the loop (F_SETOWN_EX with F_OWNER_TID on Linux), so one loop
+ * per thread works without the application touching its signal masks, and
+ * threads that run no loop are not interrupted.
  *
  * Returns the loop, or NULL with errno: EINVAL for an unknown backend name,
  * ENOSYS for a backend this build or platform lacks, ENOMEM, EMFILE or
@@ -116,8 +128,8 @@ sio_loop *sio_loop_new(const char *backend);
  */
 void sio_loop_free(sio_loop *loop);
 
-/* sio_loop_backend - the name of the backend the loop uses ("sigio", "poll"
- * or "select").  The string is static. */
+/* sio_loop_backend - the name of the backend the loop uses ("rtsig",
+ * "sigio", "poll" or "select").  The string is static. */
 const char *sio_loop_backend(const sio_loop *loop);
 
 /*
@@ -164,18 +176,36 @@ void sio_loop_stop(sio_loop *loop);
  */
 int sio_loop_stats(const sio_loop *loop, struct sio_stats *stats);
 
+/*
+ * sio_rtsig_set - choose the real-time signal of the rtsig backend, for
+ * loops created from now on: a number from SIGRTMIN to SIGRTMAX, or 0 for
+ * the default.  The default is the environment variable SIGIO_RTSIG, read
+ * as k in SIGRTMIN+k, if set; otherwise the highest real-time signal whose
+ * disposition is still SIG_DFL when the first rtsig loop is created (that
+ * is, one the application does not use).  All rtsig loops of a process
+ * share one signal.  Returns 0, or -1 with errno: EINVAL for a number out
+ * of range, EBUSY if rtsig loops exist and use another signal, ENOSYS if
+ * the platform has no real-time signals.  Thread-safe.
+ */
+int sio_rtsig_set(int signo);
+
+/* sio_rtsig_get - the real-time signal rtsig loops use now, or 0 if no
+ * rtsig loop exists.  Thread-safe. */
+int sio_rtsig_get(void);
+
 /* ---- fd watchers ------------------------------------------------------ */
 
 /*
  * sio_io_start - watch `fd` for `events` (SIO_READ and/or SIO_WRITE, with
  * SIO_EDGE optionally) and call `cb(io, fd, revents, arg)` when it is ready.
  *
- * The fd is put in O_NONBLOCK.  On the sigio backend it is also given an
- * owner (F_SETOWN_EX naming the loop's thread on Linux, F_SETOWN with the
- * process id elsewhere) and O_ASYNC; an fd that cannot signal (a regular
- * file, a directory, most devices) is watched with poll() inside the same
- * loop instead (counted in sio_stats.fallback_fds).  A regular file is
- * always ready, as with poll().
+ * The fd is put in O_NONBLOCK.  On the sigio and rtsig backends it is also
+ * given an owner (F_SETOWN_EX naming the loop's thread on Linux, F_SETOWN
+ * with the process id elsewhere), a signal (F_SETSIG: 0 for sigio, the
+ * real-time signal for rtsig) and O_ASYNC; an fd that cannot signal (a
+ * regular file, a directory, most devices) is watched with poll() inside
+ * the same loop instead (counted in sio_stats.fallback_fds).  A regular
+ * file is always ready, as with poll().
  *
  * A watcher started on an fd that is already ready fires on the next
  * iteration without waiting for a signal.  With SIO_EDGE the loop does not
@@ -186,8 +216,8 @@ int sio_loop_stats(const sio_loop *loop, struct sio_stats *stats);
  *
  * Several watchers may watch one fd; each is called for its own events.
  * Ownership and O_ASYNC belong to the open file description: do not watch
- * one description (an fd and its dup()s) from two loops on the sigio
- * backend, only one of them would be signalled.
+ * one description (an fd and its dup()s) from two loops on the signal-
+ * driven backends: only the loop that armed it last is signalled.
  *
  * Stop a watcher before closing its fd.  If the fd is closed while watched,
  * the poll-based checks report it once with SIO_ERROR and the watcher dies

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,6 +26,9 @@
 
 /* Best first: the order "auto" tries them in. */
 static const struct sio__backend *const backends[] = {
+#ifdef SIO_WITH_RTSIG
+	&sio__backend_rtsig,
+#endif
 #ifdef SIO_WITH_SIGIO
 	&sio__backend_sigio,
 #endif
@@ -167,6 +171,22 @@ sio_loop_stop(sio_loop *loop)
 	errno = saved;
 }
 
+/* The poll bits of a real-time signal's si_band, as revents. */
+static unsigned
+revents_from_band(int64_t band)
+{
+	unsigned r = 0;
+	if (band & (POLLIN | POLLRDNORM | POLLMSG))
+		r |= SIO_READ;
+	if (band & (POLLOUT | POLLWRNORM | POLLWRBAND))
+		r |= SIO_WRITE;
+	if (band & POLLHUP)
+		r |= SIO_HUP;
+	if (band & POLLERR)
+		r |= SIO_ERROR;
+	return r;
+}
+
 /* A record from the self-pipe, or a signal consumed synchronously. */
 void
 sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec)
@@ -174,9 +194,21 @@ sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec)
 	if (rec->signo == 0)
 		return;                 /* plain wake-up: the loop is awake now */
 	loop->stats.signals++;
+	if (loop->rtsig_signo != 0 && rec->signo == loop->rtsig_signo) {
+		if (rec->fd >= 0)
+			sio__fd_ready(loop, rec->fd, revents_from_band(rec->band));
+		else
+			loop->rescan = 1;   /* sent by kill(): names no fd */
+		return;
+	}
 #ifdef SIGIO
-	if (rec->signo == SIGIO)
-		loop->rescan = 1;       /* plain SIGIO names no fd */
+	if (rec->signo == SIGIO) {
+		/* Plain SIGIO names no fd; on rtsig it means the real-time
+		 * queue overflowed and events were lost. */
+		if (loop->rtsig_signo != 0)
+			loop->stats.queue_overflows++;
+		loop->rescan = 1;
+	}
 #endif
 }
 

@@ -356,9 +356,11 @@ sleep_unblocked(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms)
 int
 sio__sd_wait(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms)
 {
-	int n = check(loop, sd, 1);
-	if (n != 0 || timeout_ms == 0)
-		return n < 0 ? -1 : 0;
+	if (check(loop, sd, 1) < 0)
+		return -1;
+	/* Ready: from this check, or from records drained before it. */
+	if (loop->pending.n > 0 || timeout_ms == 0)
+		return 0;
 	if (sleep_unblocked(loop, sd, timeout_ms) < 0)
 		return -1;
 	if ((loop->rescan || loop->recheck.n) && check(loop, sd, 0) < 0)

@@ -52,6 +52,9 @@ extern const struct sio__backend sio__backend_select;
 #ifdef SIO_WITH_SIGIO
 extern const struct sio__backend sio__backend_sigio;
 #endif
+#ifdef SIO_WITH_RTSIG
+extern const struct sio__backend sio__backend_rtsig;
+#endif
 
 /* ---- watchers and the registry ------------------------------------------ */
 
@@ -128,6 +131,7 @@ struct sio_loop {
 	sigset_t sleep_mask;            /* mask while sleeping (runtime
 	                                   signals unblocked) */
 	pid_t owner_tid;                /* thread that gets this loop's signals */
+	int rtsig_signo;                /* rtsig backend: its signal, else 0 */
 
 	struct sio_stats stats;
 };
@@ -162,6 +166,8 @@ void sio__signals_restore(sio_loop *loop);     /* at run end */
 int sio__signals_take(sio_loop *loop, int signo); /* consume one pending */
 pid_t sio__gettid(void);
 void sio__signals_set_tid(sio_loop *loop, pid_t tid); /* loop moved thread */
+int sio__rtsig_acquire(void);     /* the signal rtsig loops use; -1/errno */
+void sio__rtsig_release(void);
 
 /* sigdrive.c: the parts the signal-driven backends share */
 struct sio__pollset {

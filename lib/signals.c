@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +47,9 @@ static atomic_uint_least64_t fd_sigs;    /* signals that carry fd readiness */
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
 static int sig_users[NSIG_TRACKED];      /* loops wanting each signal */
 static struct sigaction sig_saved[NSIG_TRACKED];
+static int rtsig_chosen;                 /* the rtsig backends' signal, or 0 */
+static int rtsig_users;                  /* loops using it */
+static int rtsig_wanted;                 /* set by sio_rtsig_set(), or 0 */
 
 static uint64_t
 sigbit(int signo)
@@ -268,4 +272,107 @@ sio__gettid(void)
 #else
 	return getpid();
 #endif
+}
+
+/* ---- the real-time signal of the rtsig backend ------------------------------ */
+
+#ifdef SIGRTMIN
+/* A real-time signal nobody in the process uses: its disposition is still
+ * the default.  From the top down, as applications tend to count up from
+ * SIGRTMIN. */
+static int
+rtsig_pick(void)
+{
+	if (rtsig_wanted != 0)
+		return rtsig_wanted;
+	const char *env = getenv("SIGIO_RTSIG");
+	if (env != NULL && *env != '\0') {
+		char *end;
+		errno = 0;
+		long k = strtol(env, &end, 10);
+		if (errno || *end || k < 0 || k > SIGRTMAX - SIGRTMIN ||
+		    SIGRTMIN + k >= NSIG_TRACKED) {
+			errno = EINVAL;
+			return -1;
+		}
+		return SIGRTMIN + (int)k;
+	}
+	for (int s = SIGRTMAX < NSIG_TRACKED ? SIGRTMAX : NSIG_TRACKED - 1;
+	     s >= SIGRTMIN; s--) {
+		struct sigaction old;
+		if (sig_users[s] == 0 && sigaction(s, NULL, &old) == 0 &&
+		    !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL)
+			return s;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+#endif
+
+int
+sio__rtsig_acquire(void)
+{
+#ifdef SIGRTMIN
+	pthread_mutex_lock(&sig_lock);
+	if (rtsig_users == 0) {
+		int s = rtsig_pick();
+		if (s < 0) {
+			int saved = errno;
+			pthread_mutex_unlock(&sig_lock);
+			errno = saved;
+			return -1;
+		}
+		rtsig_chosen = s;
+	}
+	rtsig_users++;
+	int s = rtsig_chosen;
+	pthread_mutex_unlock(&sig_lock);
+	return s;
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+void
+sio__rtsig_release(void)
+{
+	pthread_mutex_lock(&sig_lock);
+	if (--rtsig_users == 0)
+		rtsig_chosen = 0;
+	pthread_mutex_unlock(&sig_lock);
+}
+
+int
+sio_rtsig_set(int signo)
+{
+#ifdef SIGRTMIN
+	if (signo != 0 && (signo < SIGRTMIN || signo > SIGRTMAX ||
+	                   signo >= NSIG_TRACKED)) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&sig_lock);
+	if (rtsig_users > 0 && signo != 0 && signo != rtsig_chosen) {
+		pthread_mutex_unlock(&sig_lock);
+		errno = EBUSY;
+		return -1;
+	}
+	rtsig_wanted = signo;
+	pthread_mutex_unlock(&sig_lock);
+	return 0;
+#else
+	(void)signo;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+int
+sio_rtsig_get(void)
+{
+	pthread_mutex_lock(&sig_lock);
+	int s = rtsig_chosen;
+	pthread_mutex_unlock(&sig_lock);
+	return s;
 }
