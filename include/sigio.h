@@ -220,8 +220,11 @@ int sio_rtsig_get(void);
  * driven backends: only the loop that armed it last is signalled.
  *
  * Stop a watcher before closing its fd.  If the fd is closed while watched,
- * the poll-based checks report it once with SIO_ERROR and the watcher dies
- * (it stays allocated, inactive, until sio_io_stop()).  If the number is
+ * the next poll-based check of it reports it once with SIO_ERROR and the
+ * watcher dies (it stays allocated, inactive, until sio_io_stop()); poll,
+ * select and sigio check every fd often, rtsig only at its next full rescan
+ * (a closed fd sends no signal), so until then the watcher keeps
+ * SIO_RUN_DEFAULT running, as it would on epoll.  If the number is
  * reused by a new watcher first, the new watcher takes the fd and the old
  * callback never runs again (sockets and pipes are told apart by device and
  * inode; a reopened regular file may look the same).

@@ -13,7 +13,9 @@
  * - setfl() accepts O_ASYNC on files that cannot signal (regular files,
  *   directories, most devices) and then never signals: only sockets, FIFOs
  *   and terminals are trusted with it.  The rest, and any fd that refuses
- *   an owner or O_ASYNC, are polled at every wait, as the poll backend does.
+ *   an owner or O_ASYNC, are polled at every wait, as the poll backend does
+ *   (the fallback set).  So is the write interest of AF_UNIX stream
+ *   sockets, whose POLL_OUT cannot be relied on (see pollout_unreliable).
  * - A handler run per event is slow once signals cross CPUs, so the
  *   backends keep their signals blocked while the loop works and consume
  *   them synchronously; only when nothing is ready does the loop sleep, in
@@ -31,6 +33,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #ifdef HAVE_SYS_IOCTL_H
@@ -199,9 +202,35 @@ sio__sd_fini(struct sio__sigdrive *sd)
 	*sd = (struct sio__sigdrive){ 0 };
 }
 
-/* First events on an fd: O_ASYNC if it can, else the poll fallback. */
+/* AF_UNIX stream and seqpacket sockets raise POLL_OUT only after a write
+ * failed while O_ASYNC was already on (the kernel sets its "no space" flag
+ * only for sockets in FASYNC mode), and their poll(), unlike TCP's, does not
+ * set that flag: a buffer filled before the watcher started would never
+ * signal.  Their write interest is therefore served by poll(). */
 static int
-arm_first(sio_loop *loop, struct sio__sigdrive *sd, int fd, unsigned events)
+pollout_unreliable(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int type;
+	socklen_t tlen = sizeof type;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    ss.ss_family != AF_UNIX ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0)
+		return 0;
+	return type == SOCK_STREAM || type == SOCK_SEQPACKET;
+}
+
+/* Polled directly (the fallback set) rather than told by signals? */
+static int
+wants_poll(const struct sio__fdslot *slot, unsigned events)
+{
+	return slot->nosig || (slot->pollout && (events & SIO_WRITE));
+}
+
+/* First events on an fd: an owner and O_ASYNC if it can signal. */
+static int
+arm_first(sio_loop *loop, struct sio__sigdrive *sd, int fd)
 {
 	struct sio__fdslot *slot = sio__slot(loop, fd);
 	int ok = can_signal(fd);
@@ -212,17 +241,21 @@ arm_first(sio_loop *loop, struct sio__sigdrive *sd, int fd, unsigned events)
 			return -1;
 		ok = 0;
 	}
-	slot->fallback = !ok;
-	if (pollset_add(loop, ok ? &sd->async : &sd->fb, fd, events) < 0) {
-		int saved = errno;
-		if (ok)
-			(void)set_async(fd, 0);
-		errno = saved;
-		return -1;
-	}
+	slot->nosig = !ok;
+	slot->pollout = ok && pollout_unreliable(fd);
 	if (!ok)
 		loop->stats.fallback_fds++;
 	return 0;
+}
+
+static void
+disarm_last(sio_loop *loop, int fd, struct sio__fdslot *slot)
+{
+	if (slot->nosig)
+		loop->stats.fallback_fds--;
+	else
+		(void)set_async(fd, 0);  /* EBADF if closed: nothing to undo */
+	slot->nosig = slot->pollout = slot->fallback = 0;
 }
 
 int
@@ -230,19 +263,31 @@ sio__sd_arm(sio_loop *loop, struct sio__sigdrive *sd, int fd, unsigned old,
             unsigned new_events)
 {
 	struct sio__fdslot *slot = sio__slot(loop, fd);
-	if (old == 0)
-		return arm_first(loop, sd, fd, new_events);
-	struct sio__pollset *ps = slot->fallback ? &sd->fb : &sd->async;
-	if (new_events != 0) {
-		ps->v[slot->bindex].events = sio__poll_from_events(new_events);
+	if (old == 0 && arm_first(loop, sd, fd) < 0)
+		return -1;
+	struct sio__pollset *from = slot->fallback ? &sd->fb : &sd->async;
+	if (new_events == 0) {
+		pollset_del(loop, from, fd);
+		disarm_last(loop, fd, slot);
 		return 0;
 	}
-	pollset_del(loop, ps, fd);
-	if (slot->fallback)
-		loop->stats.fallback_fds--;
-	else
-		(void)set_async(fd, 0);  /* EBADF if closed: nothing to undo */
-	slot->fallback = 0;
+	int to_poll = wants_poll(slot, new_events);
+	if (old != 0 && to_poll == slot->fallback) {
+		from->v[slot->bindex].events = sio__poll_from_events(new_events);
+		return 0;
+	}
+	struct sio__pollset *to = to_poll ? &sd->fb : &sd->async;
+	if (pollset_reserve(to, to->n + 1) < 0) {
+		int saved = errno;
+		if (old == 0)
+			disarm_last(loop, fd, slot);
+		errno = saved;
+		return -1;
+	}
+	if (old != 0)
+		pollset_del(loop, from, fd);
+	(void)pollset_add(loop, to, fd, new_events);
+	slot->fallback = (uint8_t)to_poll;
 	return 0;
 }
 

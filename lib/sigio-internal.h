@@ -89,7 +89,10 @@ struct sio__fdslot {
 	dev_t dev;               /* identity of the open file seen at the */
 	ino_t ino;               /*   first start: tells a reused number apart */
 	int bindex;              /* backend's own index (pollfd slot), or -1 */
-	uint8_t fallback;        /* sigio: watched by poll, not by O_ASYNC */
+	uint8_t fallback;        /* signal-driven backends: in the set polled
+	                            at every wait, not told by signals */
+	uint8_t nosig;           /* ... because it cannot signal at all */
+	uint8_t pollout;         /* ... when it wants SIO_WRITE (AF_UNIX) */
 	uint8_t in_recheck;      /* already in loop->recheck[] */
 };
 

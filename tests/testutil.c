@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -86,6 +87,52 @@ t_is(const struct sio_test_backend *be, const char *name)
 	return strcmp(be->name, name) == 0;
 }
 
+bool
+t_signal_driven(const struct sio_test_backend *be)
+{
+	return t_is(be, "sigio") || t_is(be, "rtsig");
+}
+
+/* The loop the guard stops, and whether it fired.  Each Criterion test
+ * runs in its own process: one guard per process is enough. */
+static sio_loop *volatile guard_loop;
+static volatile sig_atomic_t guard_fired;
+static unsigned guard_seconds;
+
+static void
+guard_handler(int sig)
+{
+	sio_loop *loop = guard_loop;
+
+	(void)sig;
+	guard_fired = 1;
+	if (loop != NULL)
+		sio_loop_stop(loop);   /* async-signal-safe by contract */
+}
+
+void
+t_guard(sio_loop *loop, unsigned seconds)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = guard_handler;
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGALRM, &sa, NULL), 0, "sigaction(SIGALRM): %s",
+	             strerror(errno));
+	alarm(0);
+	guard_loop = loop;
+	guard_fired = 0;
+	guard_seconds = seconds;
+	alarm(seconds);
+}
+
+bool
+t_guard_fired(void)
+{
+	return guard_fired != 0;
+}
+
 sio_loop *
 t_loop_new(const char *backend)
 {
@@ -96,7 +143,33 @@ t_loop_new(const char *backend)
 	cr_assert_not_null(loop, "sio_loop_new(\"%s\") failed: %s",
 	                   backend != NULL ? backend : "(null)",
 	                   strerror(errno));
+	t_guard(loop, SIO_TEST_GUARD);
 	return loop;
+}
+
+void
+t_loop_free(sio_loop *loop)
+{
+	if (loop != NULL && loop == guard_loop) {
+		alarm(0);
+		guard_loop = NULL;
+	}
+	sio_loop_free(loop);
+}
+
+void
+t_run_at(sio_loop *loop, int mode, const char *file, int line)
+{
+	static const char *names[] = { "DEFAULT", "ONCE", "NOWAIT" };
+	const char *name = mode >= 0 && mode <= 2 ? names[mode] : "?";
+	int rc;
+
+	errno = 0;
+	rc = sio_loop_run(loop, mode);
+	cr_assert_eq(rc, 0, "%s:%d: sio_loop_run(%s) failed: %s", file, line,
+	             name, strerror(errno));
+	cr_assert(!t_guard_fired(), "%s:%d: sio_loop_run(%s) hung: the %u s "
+	          "guard had to stop it", file, line, name, guard_seconds);
 }
 
 struct sio_stats
@@ -113,12 +186,15 @@ t_stats(const sio_loop *loop)
 bool
 t_run_until(sio_loop *loop, bool (*done)(void *arg), void *arg, unsigned max)
 {
-	for (unsigned i = 0; i < max; i++) {
+	for (unsigned i = 0; i < max && !t_guard_fired(); i++) {
 		if (done(arg))
 			return true;
 		cr_assert_eq(sio_loop_run(loop, SIO_RUN_ONCE), 0,
 		             "sio_loop_run(ONCE) failed: %s", strerror(errno));
 	}
+	if (t_guard_fired() && !done(arg))
+		cr_log_error("the %u s guard stopped a loop that waited for an "
+		             "event that never came", guard_seconds);
 	return done(arg);
 }
 
@@ -126,8 +202,7 @@ void
 t_run_nowait(sio_loop *loop, int times)
 {
 	for (int i = 0; i < times; i++)
-		cr_assert_eq(sio_loop_run(loop, SIO_RUN_NOWAIT), 0,
-		             "sio_loop_run(NOWAIT) failed: %s", strerror(errno));
+		t_run_at(loop, SIO_RUN_NOWAIT, __FILE__, __LINE__);
 }
 
 bool

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -56,8 +57,9 @@ struct sio_test_backend *t_backend_params(size_t *n);
 /* Cleanup of the array above, for cr_make_param_array(). */
 void t_backend_params_free(struct criterion_test_params *params);
 
-/* A parameterised test run once per backend, named `be` inside. */
-#define SIO_BACKEND_TEST(Suite, Name, ...)                                    \
+/* A parameterised test run once per backend, named `be` inside, killed
+ * after `Secs` seconds. */
+#define SIO_BACKEND_TEST_TIMEOUT(Suite, Name, Secs)                           \
 	ParameterizedTestParameters(Suite, Name)                              \
 	{                                                                     \
 		size_t n_;                                                    \
@@ -66,21 +68,49 @@ void t_backend_params_free(struct criterion_test_params *params);
 		                           t_backend_params_free);            \
 	}                                                                     \
 	ParameterizedTest(const struct sio_test_backend *be, Suite, Name,     \
-	                  .timeout = SIO_TEST_TIMEOUT, ##__VA_ARGS__)
+	                  .timeout = (Secs))
+
+/* The same with the usual timeout. */
+#define SIO_BACKEND_TEST(Suite, Name)                                         \
+	SIO_BACKEND_TEST_TIMEOUT(Suite, Name, SIO_TEST_TIMEOUT)
 
 /* True when sio_backends() lists `name`. */
 bool t_have_backend(const char *name);
 /* True when the backend of this test run is `name`. */
 bool t_is(const struct sio_test_backend *be, const char *name);
 
-/* sio_loop_new(backend), failing the test when it returns NULL. */
+/* True for the backends that learn readiness from signals and set O_ASYNC
+ * on watched fds ("sigio", and "rtsig" where built). */
+bool t_signal_driven(const struct sio_test_backend *be);
+
+/* Seconds after which the guard (below) stops a loop that hangs. */
+#define SIO_TEST_GUARD 20
+
+/*
+ * sio_loop_new(backend), failing the test when it returns NULL.  The new
+ * loop is put under the guard: if it is still running SIO_TEST_GUARD
+ * seconds later, a SIGALRM calls sio_loop_stop() on it so that the test
+ * fails with a message saying what was lost, rather than by Criterion's
+ * timeout.  A safety net, never a wait.  Free it with t_loop_free().
+ */
 sio_loop *t_loop_new(const char *backend);
+/* sio_loop_free(loop), disarming the guard if it watches this loop. */
+void t_loop_free(sio_loop *loop);
+/* Put `loop` under the guard for `seconds` from now (replacing any). */
+void t_guard(sio_loop *loop, unsigned seconds);
+/* True once the guard has fired. */
+bool t_guard_fired(void);
+/* sio_loop_run(loop, mode), failing the test (naming the caller's line)
+ * if it fails or the guard had to stop it. */
+#define t_run(loop, mode) t_run_at((loop), (mode), __FILE__, __LINE__)
+void t_run_at(sio_loop *loop, int mode, const char *file, int line);
 /* sio_loop_stats(), failing the test on error. */
 struct sio_stats t_stats(const sio_loop *loop);
 
 /*
- * Run SIO_RUN_ONCE until done(arg) is true, at most `max` times.  Returns
- * whether done() became true.  Fails the test if sio_loop_run() fails.
+ * Run SIO_RUN_ONCE until done(arg) is true, at most `max` times or until
+ * the guard fires.  Returns whether done() became true.  Fails the test if
+ * sio_loop_run() fails.
  */
 bool t_run_until(sio_loop *loop, bool (*done)(void *arg), void *arg,
                  unsigned max);
