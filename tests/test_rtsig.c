@@ -1,0 +1,442 @@
+/*
+ * test_rtsig.c - what the signal-driven backends promise beyond the core
+ * suite: nothing lost when the kernel's real-time queue or the self-pipe
+ * overflows, one loop per thread, stale records, the choice of signal.
+ *
+ * The core suites (test_io, test_dispatch, test_many, test_loop) already
+ * run on rtsig; these tests are specific to the signal plumbing.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define NPAIRS 500
+
+struct many {
+	int sv[NPAIRS][2];
+	sio_io *io[NPAIRS];
+	int calls[NPAIRS];
+	int delivered;          /* pairs whose byte arrived */
+	int trigger[2];         /* a watcher whose callback makes them ready */
+};
+
+static void
+many_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct many *m = arg;
+	for (int i = 0; i < NPAIRS; i++) {
+		if (m->io[i] != io)
+			continue;
+		m->calls[i]++;
+		if (t_drain(fd) > 0)
+			m->delivered++;
+		return;
+	}
+}
+
+/* Runs inside the loop, so with its signals blocked: every write below
+ * queues a signal instead of running the handler. */
+static void
+trigger_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct many *m = arg;
+	t_drain(fd);
+	for (int i = 0; i < NPAIRS; i++)
+		t_write_all(m->sv[i][1], "x", 1);
+	sio_io_stop(io);
+}
+
+static bool
+all_delivered(void *arg)
+{
+	return ((struct many *)arg)->delivered == NPAIRS;
+}
+
+static void
+many_open(struct many *m, sio_loop *loop)
+{
+	t_raise_nofile();
+	for (int i = 0; i < NPAIRS; i++) {
+		t_socketpair(m->sv[i]);
+		m->io[i] = sio_io_start(loop, m->sv[i][0], SIO_READ, many_cb, m);
+		cr_assert_not_null(m->io[i], "sio_io_start #%d: %s", i, strerror(errno));
+	}
+	t_socketpair(m->trigger);
+	cr_assert_not_null(sio_io_start(loop, m->trigger[0], SIO_READ, trigger_cb, m));
+	/* Let the start-up checks pass so that only signals remain. */
+	t_run_nowait(loop, 2);
+}
+
+static void
+many_close(struct many *m)
+{
+	for (int i = 0; i < NPAIRS; i++) {
+		close(m->sv[i][0]);
+		close(m->sv[i][1]);
+	}
+	close(m->trigger[0]);
+	close(m->trigger[1]);
+}
+
+/* RLIMIT_SIGPENDING lowered to a handful: the kernel cannot queue one
+ * real-time signal per event and sends plain SIGIO instead, which must
+ * make the loop rescan and find every ready fd. */
+Test(rtsig, queue_overflow_loses_nothing, .timeout = SIO_TEST_TIMEOUT)
+{
+	if (!t_have_backend("rtsig"))
+		cr_skip_test("this build has no rtsig backend");
+	/* Criterion runs each test in its own process: the limit dies with it. */
+	struct rlimit rl = { 8, 8 };
+	cr_assert_eq(setrlimit(RLIMIT_SIGPENDING, &rl), 0, "setrlimit: %s",
+	             strerror(errno));
+	sio_loop *loop = t_loop_new("rtsig");
+	struct many *m = calloc(1, sizeof *m);
+	many_open(m, loop);
+
+	t_write_all(m->trigger[1], "go", 2);
+	cr_assert(t_run_until(loop, all_delivered, m, SIO_TEST_MAX_ONCE),
+	          "%d of %d events delivered after the queue overflowed",
+	          m->delivered, NPAIRS);
+	struct sio_stats st = t_stats(loop);
+	cr_assert_gt(st.queue_overflows, 0, "no queue overflow was seen "
+	             "(RLIMIT_SIGPENDING 8, %d events)", NPAIRS);
+	cr_assert_gt(st.rescans, 0, "the overflow did not force a rescan");
+	for (int i = 0; i < NPAIRS; i++)
+		cr_assert_geq(m->calls[i], 1, "pair %d never called", i);
+	many_close(m);
+	free(m);
+	t_loop_free(loop);
+}
+
+/* Without the limit, the same burst is delivered from the queue, record by
+ * record, with no rescan: the cost of an event does not depend on how many
+ * fds are watched. */
+Test(rtsig, burst_without_rescan, .timeout = SIO_TEST_TIMEOUT)
+{
+	if (!t_have_backend("rtsig"))
+		cr_skip_test("this build has no rtsig backend");
+	sio_loop *loop = t_loop_new("rtsig");
+	struct many *m = calloc(1, sizeof *m);
+	many_open(m, loop);
+	struct sio_stats before = t_stats(loop);
+
+	t_write_all(m->trigger[1], "go", 2);
+	cr_assert(t_run_until(loop, all_delivered, m, SIO_TEST_MAX_ONCE),
+	          "%d of %d events delivered", m->delivered, NPAIRS);
+	struct sio_stats st = t_stats(loop);
+	cr_assert_eq(st.rescans, before.rescans, "a burst the queue can hold "
+	             "caused %llu rescans", (unsigned long long)(st.rescans - before.rescans));
+	cr_assert_geq(st.signals - before.signals, NPAIRS, "only %llu signals for "
+	              "%d events", (unsigned long long)(st.signals - before.signals), NPAIRS);
+	for (int i = 0; i < NPAIRS; i++)
+		cr_assert_eq(m->calls[i], 1, "pair %d called %d times, want 1",
+		             i, m->calls[i]);
+	many_close(m);
+	free(m);
+	t_loop_free(loop);
+}
+
+/* ---- the self-pipe full ------------------------------------------------------ */
+
+#define NSAT 200
+
+struct sat {
+	int sv[NSAT][2];
+	int delivered;
+};
+
+static void
+sat_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct sat *s = arg;
+	if (t_drain(fd) > 0)
+		s->delivered++;
+	sio_io_stop(io);
+}
+
+static bool
+sat_done(void *arg)
+{
+	return ((struct sat *)arg)->delivered == NSAT;
+}
+
+/* Fill the self-pipe (sio_loop_stop() writes one wake-up record into it
+ * each time), then make fds ready while the loop is not running, so that
+ * the handler runs for each event and finds the pipe full. */
+SIO_BACKEND_TEST(rtsig, selfpipe_full_loses_nothing)
+{
+	if (!t_signal_driven(be))
+		cr_skip_test("%s has no signal handler", be->name);
+	sio_loop *loop = t_loop_new(be->name);
+	struct sat *s = calloc(1, sizeof *s);
+	t_raise_nofile();
+	for (int i = 0; i < NSAT; i++) {
+		t_socketpair(s->sv[i]);
+		cr_assert_not_null(sio_io_start(loop, s->sv[i][0], SIO_READ, sat_cb, s));
+	}
+	t_run_nowait(loop, 2);
+	for (int i = 0; i < 20000; i++)     /* far more than a pipe holds */
+		sio_loop_stop(loop);
+	for (int i = 0; i < NSAT; i++)
+		t_write_all(s->sv[i][1], "y", 1);
+	cr_assert(t_run_until(loop, sat_done, s, SIO_TEST_MAX_ONCE),
+	          "%d of %d events delivered with the self-pipe full",
+	          s->delivered, NSAT);
+	struct sio_stats st = t_stats(loop);
+	cr_assert_gt(st.pipe_overflows, 0, "the handler never found the pipe full");
+	cr_assert_gt(st.rescans, 0, "the full pipe did not force a rescan");
+	for (int i = 0; i < NSAT; i++) {
+		close(s->sv[i][0]);
+		close(s->sv[i][1]);
+	}
+	free(s);
+	t_loop_free(loop);
+}
+
+/* ---- one loop per thread ------------------------------------------------------ */
+
+#define NTHREADS 4
+#define PER_THREAD 250
+
+struct worker {
+	sio_loop *loop;
+	pthread_t self;
+	int sv[PER_THREAD][2];
+	int delivered;
+	atomic_int wrong_thread;
+	pthread_barrier_t *ready;
+};
+
+static void
+worker_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct worker *w = arg;
+	char buf[16];
+	if (!pthread_equal(pthread_self(), w->self))
+		atomic_fetch_add(&w->wrong_thread, 1);
+	if (read(fd, buf, sizeof buf) > 0)      /* not t_drain: no asserts here */
+		w->delivered++;
+	sio_io_stop(io);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	w->self = pthread_self();
+	for (int i = 0; i < PER_THREAD; i++)
+		if (sio_io_start(w->loop, w->sv[i][0], SIO_READ, worker_cb, w) == NULL)
+			return (void *)"sio_io_start failed";
+	/* The start-up checks, then wait for the main thread's writes. */
+	sio_loop_run(w->loop, SIO_RUN_NOWAIT);
+	pthread_barrier_wait(w->ready);
+	if (sio_loop_run(w->loop, SIO_RUN_DEFAULT) < 0)
+		return (void *)"sio_loop_run failed";
+	return NULL;
+}
+
+SIO_BACKEND_TEST(rtsig, loop_per_thread)
+{
+	if (t_is(be, "select"))
+		cr_skip_test("2,000 fds do not fit below FD_SETSIZE");
+	struct worker *w = calloc(NTHREADS, sizeof *w);
+	pthread_t tid[NTHREADS];
+	pthread_barrier_t ready;
+	t_raise_nofile();
+	pthread_barrier_init(&ready, NULL, NTHREADS + 1);
+	/* This thread runs no loop: it blocks the runtime's signals, so any
+	 * that were sent to it (or to the process) would stay pending here. */
+	sigset_t rt, pend;
+	sigemptyset(&rt);
+	sigaddset(&rt, SIGIO);
+	for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+		sigaddset(&rt, s);
+	for (int t = 0; t < NTHREADS; t++) {
+		w[t].loop = t_loop_new(be->name);
+		w[t].ready = &ready;
+		for (int i = 0; i < PER_THREAD; i++)
+			t_socketpair(w[t].sv[i]);
+	}
+	pthread_sigmask(SIG_BLOCK, &rt, NULL);
+	for (int t = 0; t < NTHREADS; t++)
+		cr_assert_eq(pthread_create(&tid[t], NULL, worker_main, &w[t]), 0);
+	pthread_barrier_wait(&ready);
+	for (int i = 0; i < PER_THREAD; i++)
+		for (int t = 0; t < NTHREADS; t++)
+			t_write_all(w[t].sv[i][1], "z", 1);
+	for (int t = 0; t < NTHREADS; t++) {
+		void *err;
+		pthread_join(tid[t], &err);
+		cr_assert_null(err, "thread %d: %s", t, (const char *)err);
+		cr_assert_eq(w[t].delivered, PER_THREAD, "thread %d got %d of %d "
+		             "events", t, w[t].delivered, PER_THREAD);
+		cr_assert_eq(atomic_load(&w[t].wrong_thread), 0, "thread %d: %d "
+		             "callbacks ran on another thread", t,
+		             atomic_load(&w[t].wrong_thread));
+	}
+	sigpending(&pend);
+	if (!strcmp(be->name, "rtsig") || !strcmp(be->name, "sigio"))
+		for (int s = 1; s < NSIG; s++)
+			cr_assert(!sigismember(&rt, s) || !sigismember(&pend, s),
+			          "signal %d reached the thread that runs no loop", s);
+	for (int t = 0; t < NTHREADS; t++) {
+		for (int i = 0; i < PER_THREAD; i++) {
+			close(w[t].sv[i][0]);
+			close(w[t].sv[i][1]);
+		}
+		t_loop_free(w[t].loop);
+	}
+	pthread_barrier_destroy(&ready);
+	free(w);
+}
+
+/* ---- stale records -------------------------------------------------------------- */
+
+struct stale {
+	sio_loop *loop;
+	int a[2];               /* the fd closed with a record queued */
+	int b[2];               /* its number reused */
+	sio_io *old_io, *new_io;
+	int old_calls, new_calls, trigger_calls;
+	unsigned new_revents;
+};
+
+static void
+stale_old_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	((struct stale *)arg)->old_calls++;
+}
+
+static void
+stale_new_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct stale *s = arg;
+	s->new_calls++;
+	s->new_revents = revents;
+	t_drain(fd);
+	sio_io_stop(io);
+	s->new_io = NULL;
+}
+
+/* With the loop's signals blocked: queue a record for a[0], then stop its
+ * watcher, close it, and give its number to a new socket and watcher. */
+static void
+stale_trigger_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct stale *s = arg;
+	int x = s->a[0];
+	s->trigger_calls++;
+	t_drain(fd);
+	sio_io_stop(io);
+	t_write_all(s->a[1], "old", 3);         /* queues a record for x */
+	sio_io_stop(s->old_io);
+	s->old_io = NULL;
+	close(s->a[0]);
+	close(s->a[1]);
+	t_socketpair(s->b);
+	if (s->b[0] != x) {                     /* take the number back */
+		cr_assert_eq(dup2(s->b[0], x), x);
+		close(s->b[0]);
+		s->b[0] = x;
+	}
+	s->new_io = sio_io_start(s->loop, x, SIO_READ, stale_new_cb, s);
+	cr_assert_not_null(s->new_io);
+}
+
+SIO_BACKEND_TEST(rtsig, stale_record_after_reuse)
+{
+	struct stale s = { 0 };
+	int trig[2];
+	s.loop = t_loop_new(be->name);
+	t_socketpair(s.a);
+	t_socketpair(trig);
+	s.old_io = sio_io_start(s.loop, s.a[0], SIO_READ, stale_old_cb, &s);
+	cr_assert_not_null(s.old_io);
+	cr_assert_not_null(sio_io_start(s.loop, trig[0], SIO_READ, stale_trigger_cb, &s));
+	t_run_nowait(s.loop, 2);
+	t_write_all(trig[1], "t", 1);
+	t_run(s.loop, SIO_RUN_ONCE);
+	cr_assert_eq(s.trigger_calls, 1);
+	/* The new socket has no data: its watcher may get a spurious call from
+	 * the old record, but the stopped one never runs. */
+	t_run_nowait(s.loop, 3);
+	cr_assert_eq(s.old_calls, 0, "a stopped watcher ran %d times for a "
+	             "record of its closed fd", s.old_calls);
+	cr_assert_leq(s.new_calls, 1, "the new watcher ran %d times", s.new_calls);
+	if (s.new_io != NULL)
+		sio_io_stop(s.new_io);
+	t_loop_free(s.loop);
+	close(s.b[0]);
+	close(s.b[1]);
+	close(trig[0]);
+	close(trig[1]);
+}
+
+/* ---- choosing the signal ------------------------------------------------------------ */
+
+Test(rtsig, signal_choice, .timeout = SIO_TEST_TIMEOUT)
+{
+	if (!t_have_backend("rtsig"))
+		cr_skip_test("this build has no rtsig backend");
+	/* By default: a real-time signal the application does not use. */
+	struct sigaction mine = { .sa_handler = SIG_IGN };
+	sigaction(SIGRTMAX, &mine, NULL);
+	sio_loop *loop = t_loop_new("rtsig");
+	int s = sio_rtsig_get();
+	cr_assert(s >= SIGRTMIN && s <= SIGRTMAX, "signal %d is not real-time", s);
+	cr_assert_neq(s, SIGRTMAX, "took SIGRTMAX, which the application uses");
+	cr_assert_eq(sio_rtsig_set(s == SIGRTMIN ? SIGRTMIN + 1 : SIGRTMIN), -1,
+	             "changed the signal while a loop uses it");
+	cr_assert_eq(errno, EBUSY);
+	t_loop_free(loop);
+	cr_assert_eq(sio_rtsig_get(), 0, "no rtsig loop, yet a signal in use");
+
+	/* By API call. */
+	cr_assert_eq(sio_rtsig_set(SIGRTMIN + 3), 0, "sio_rtsig_set: %s", strerror(errno));
+	loop = t_loop_new("rtsig");
+	cr_assert_eq(sio_rtsig_get(), SIGRTMIN + 3);
+	t_loop_free(loop);
+	cr_assert_eq(sio_rtsig_set(0), 0);
+
+	/* By environment: SIGRTMIN+k. */
+	setenv("SIGIO_RTSIG", "2", 1);
+	loop = t_loop_new("rtsig");
+	cr_assert_eq(sio_rtsig_get(), SIGRTMIN + 2, "SIGIO_RTSIG=2 gave %d, want %d",
+	             sio_rtsig_get(), SIGRTMIN + 2);
+	t_loop_free(loop);
+	setenv("SIGIO_RTSIG", "9999", 1);
+	errno = 0;
+	cr_assert_null(sio_loop_new("rtsig"), "SIGIO_RTSIG=9999 accepted");
+	cr_assert_eq(errno, EINVAL);
+	unsetenv("SIGIO_RTSIG");
+
+	cr_assert_eq(sio_rtsig_set(SIGINT), -1, "SIGINT accepted as real-time");
+	cr_assert_eq(errno, EINVAL);
+}
+
+/* The drain without a signalfd (sigtimedwait) delivers the same. */
+Test(rtsig, sigtimedwait_drain, .timeout = SIO_TEST_TIMEOUT)
+{
+	if (!t_have_backend("rtsig"))
+		cr_skip_test("this build has no rtsig backend");
+	setenv("SIGIO_RTSIG_DRAIN", "sigtimedwait", 1);
+	sio_loop *loop = t_loop_new("rtsig");
+	struct many *m = calloc(1, sizeof *m);
+	many_open(m, loop);
+	t_write_all(m->trigger[1], "go", 2);
+	cr_assert(t_run_until(loop, all_delivered, m, SIO_TEST_MAX_ONCE),
+	          "%d of %d events delivered", m->delivered, NPAIRS);
+	many_close(m);
+	free(m);
+	t_loop_free(loop);
+	unsetenv("SIGIO_RTSIG_DRAIN");
+}
