@@ -214,6 +214,9 @@ check_reuse(const char *backend, bool run_between, bool stop_old_first)
 	new_io = sio_io_start(loop, x, SIO_READ, count_cb, &fresh);
 	cr_assert_not_null(new_io, "sio_io_start on reused fd %d: %s", x,
 	                   strerror(errno));
+	if (sigio)
+		cr_assert(t_getfl(x) & O_ASYNC, "%s: the new watcher on reused "
+		          "fd %d did not get O_ASYNC", backend, x);
 	cr_assert(t_run_until(loop, t_flag_set, &fresh.calls, 10),
 	          "the new watcher on reused fd %d never ran", x);
 	t_run_nowait(loop, 3);
@@ -285,8 +288,9 @@ check_closed(const char *backend, bool run_between)
 	}
 	close(a[0]);
 	close(a[1]);
-	/* Another fd's event makes every backend look at its fds again (on
-	 * sigio a plain SIGIO means a rescan). */
+	/* The loop must not sleep forever on the dead watcher.  Another fd's
+	 * event gives it a reason to look (on sigio, a plain SIGIO is a
+	 * rescan of every fd). */
 	cr_assert_not_null(sio_io_start(loop, b[0], SIO_READ, count_cb, &other),
 	                   "sio_io_start: %s", strerror(errno));
 	t_write_all(b[1], "b", 1);

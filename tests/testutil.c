@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -98,6 +99,8 @@ t_signal_driven(const struct sio_test_backend *be)
 static sio_loop *volatile guard_loop;
 static volatile sig_atomic_t guard_fired;
 static unsigned guard_seconds;
+/* The backend of the last loop made by t_loop_new(), for messages. */
+static char loop_backend[16] = "?";
 
 static void
 guard_handler(int sig)
@@ -143,6 +146,8 @@ t_loop_new(const char *backend)
 	cr_assert_not_null(loop, "sio_loop_new(\"%s\") failed: %s",
 	                   backend != NULL ? backend : "(null)",
 	                   strerror(errno));
+	snprintf(loop_backend, sizeof(loop_backend), "%s",
+	         sio_loop_backend(loop) != NULL ? sio_loop_backend(loop) : "?");
 	t_guard(loop, SIO_TEST_GUARD);
 	return loop;
 }
@@ -166,10 +171,11 @@ t_run_at(sio_loop *loop, int mode, const char *file, int line)
 
 	errno = 0;
 	rc = sio_loop_run(loop, mode);
-	cr_assert_eq(rc, 0, "%s:%d: sio_loop_run(%s) failed: %s", file, line,
-	             name, strerror(errno));
-	cr_assert(!t_guard_fired(), "%s:%d: sio_loop_run(%s) hung: the %u s "
-	          "guard had to stop it", file, line, name, guard_seconds);
+	cr_assert_eq(rc, 0, "[%s] %s:%d: sio_loop_run(%s) failed: %s",
+	             loop_backend, file, line, name, strerror(errno));
+	cr_assert(!t_guard_fired(), "[%s] %s:%d: sio_loop_run(%s) hung: the "
+	          "%u s guard had to stop it", loop_backend, file, line, name,
+	          guard_seconds);
 }
 
 struct sio_stats
@@ -190,11 +196,13 @@ t_run_until(sio_loop *loop, bool (*done)(void *arg), void *arg, unsigned max)
 		if (done(arg))
 			return true;
 		cr_assert_eq(sio_loop_run(loop, SIO_RUN_ONCE), 0,
-		             "sio_loop_run(ONCE) failed: %s", strerror(errno));
+		             "[%s] sio_loop_run(ONCE) failed: %s", loop_backend,
+		             strerror(errno));
 	}
 	if (t_guard_fired() && !done(arg))
-		cr_log_error("the %u s guard stopped a loop that waited for an "
-		             "event that never came", guard_seconds);
+		cr_log_error("[%s] the %u s guard stopped a loop that waited "
+		             "for an event that never came", loop_backend,
+		             guard_seconds);
 	return done(arg);
 }
 
