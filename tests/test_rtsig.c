@@ -14,7 +14,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -439,4 +441,104 @@ Test(rtsig, sigtimedwait_drain, .timeout = SIO_TEST_TIMEOUT)
 	free(m);
 	t_loop_free(loop);
 	unsetenv("SIGIO_RTSIG_DRAIN");
+}
+
+/* ---- the handler route ------------------------------------------------------------ */
+
+struct sleeper {
+	pid_t loop_tid;
+	int fd;
+	int calls;
+};
+
+/* True once thread `tid` is blocked in ppoll(2): the loop is asleep. */
+static bool
+in_ppoll(pid_t tid)
+{
+	char path[64], buf[64];
+	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	bool yes = fgets(buf, sizeof buf, f) != NULL && atol(buf) == SYS_ppoll;
+	fclose(f);
+	return yes;
+}
+
+static void *
+wake_writer(void *arg)
+{
+	struct sleeper *s = arg;
+	/* Nothing tells another thread that a loop sleeps: look at what its
+	 * thread is doing, a millisecond apart, for at most 10 seconds. */
+	for (int i = 0; i < 10000 && !in_ppoll(s->loop_tid); i++) {
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
+	}
+	if (write(s->fd, "w", 1) != 1)
+		return (void *)"write failed";
+	return NULL;
+}
+
+static void
+sleeper_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct sleeper *s = arg;
+	char c;
+	if (read(fd, &c, 1) == 1)
+		s->calls++;
+}
+
+/* A signal that arrives while the loop sleeps runs the handler, whose
+ * record on the self-pipe wakes the loop: the route that covers the race
+ * between the last check and the sleep. */
+SIO_BACKEND_TEST(rtsig, handler_wakes_sleeping_loop)
+{
+	if (!t_signal_driven(be))
+		cr_skip_test("%s has no signal handler", be->name);
+	sio_loop *loop = t_loop_new(be->name);
+	int sv[2];
+	struct sleeper s = { .loop_tid = (pid_t)syscall(SYS_gettid) };
+	t_socketpair(sv);
+	s.fd = sv[1];
+	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_READ, sleeper_cb, &s));
+	t_run_nowait(loop, 2);
+	struct sio_stats before = t_stats(loop);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, wake_writer, &s), 0);
+	t_run(loop, SIO_RUN_ONCE);
+	void *err;
+	pthread_join(th, &err);
+	cr_assert_null(err, "%s", (const char *)err);
+	struct sio_stats st = t_stats(loop);
+	cr_assert_eq(s.calls, 1, "callback ran %d times", s.calls);
+	cr_assert_gt(st.sleeps, before.sleeps, "the loop never slept");
+	cr_assert_gt(st.wakeups, before.wakeups, "the self-pipe never woke the loop");
+	cr_assert_gt(st.signals, before.signals, "no signal was counted");
+	t_loop_free(loop);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* Between runs the runtime's signals are not blocked: the handler takes
+ * them at once and the records wait in the self-pipe for the next run. */
+SIO_BACKEND_TEST(rtsig, handler_between_runs)
+{
+	if (!t_signal_driven(be))
+		cr_skip_test("%s has no signal handler", be->name);
+	sio_loop *loop = t_loop_new(be->name);
+	int sv[2];
+	struct sleeper s = { 0 };
+	t_socketpair(sv);
+	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_READ, sleeper_cb, &s));
+	t_run_nowait(loop, 2);
+	struct sio_stats before = t_stats(loop);
+	t_write_all(sv[1], "x", 1);     /* the handler runs here, in this thread */
+	t_run(loop, SIO_RUN_ONCE);
+	struct sio_stats st = t_stats(loop);
+	cr_assert_eq(s.calls, 1);
+	cr_assert_gt(st.wakeups, before.wakeups, "the handler's record was not read");
+	t_loop_free(loop);
+	close(sv[0]);
+	close(sv[1]);
 }
