@@ -93,9 +93,12 @@ typedef void (*sio_io_cb)(sio_io *io, int fd, unsigned revents, void *arg);
  * real-time signal per event, carrying the fd and its poll bits, see
  * sio_rtsig_set()), "sigio" (plain SIGIO with F_SETOWN and O_ASYNC, then a
  * poll of every watched fd), "poll" or "select".  NULL or "auto" picks the
- * best backend this build and platform have, in that order; in that case
- * only, the environment variable SIGIO_BACKEND, if set and not empty, names
- * the backend instead.
+ * best backend this build and platform have, in that order, passing over a
+ * signal-driven one whose signal the application already handles (a SIGIO
+ * handler of its own); in that case only, the environment variable
+ * SIGIO_BACKEND, if set and not empty, names the backend instead.  Naming
+ * "sigio" or "rtsig" gives the runtime SIGIO even if the application had a
+ * handler for it (saved, and restored by the last sio_loop_free()).
  *
  * The sigio and rtsig backends install a handler (SA_SIGINFO | SA_RESTART)
  * for SIGIO (and rtsig for its real-time signal) when the first loop that

@@ -92,6 +92,7 @@ loop_choose_backend(sio_loop *loop, const char *name)
 		return b == NULL ? -1 : loop_open(loop, b);
 	}
 	int err = ENOSYS;
+	loop->polite = 1;
 	for (size_t i = 0; i < NBACKENDS; i++) {
 		if (loop_open(loop, backends[i]) == 0)
 			return 0;

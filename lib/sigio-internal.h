@@ -127,6 +127,8 @@ struct sio_loop {
 	int wake_slot;                  /* index in the signal handler's table */
 	atomic_int stop_flag;           /* set by sio_loop_stop(), any thread */
 	int running;                    /* inside sio_loop_run() */
+	int polite;                     /* chosen by "auto": take no signal the
+	                                   application already handles */
 	int rescan;                     /* examine every fd on the next wait */
 
 	sigset_t runtime_sigs;          /* signals the backend consumes */

@@ -151,6 +151,17 @@ sio__signals_set_tid(sio_loop *loop, pid_t tid)
 	atomic_store(&wake_table[loop->wake_slot].tid, (int)tid);
 }
 
+/* Nobody handles `signo`: its disposition is the default or "ignore". */
+static int
+signal_is_free(int signo)
+{
+	struct sigaction old;
+	if (sigaction(signo, NULL, &old) < 0)
+		return 0;
+	return !(old.sa_flags & SA_SIGINFO) &&
+	       (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN);
+}
+
 /* Have the handler report `signo` to this loop; `fd_sig`: it is a readiness
  * signal, sent to the thread that owns the fd. */
 int
@@ -161,6 +172,11 @@ sio__signals_want(sio_loop *loop, int signo, int fd_sig)
 		return -1;
 	}
 	pthread_mutex_lock(&sig_lock);
+	if (sig_users[signo] == 0 && loop->polite && !signal_is_free(signo)) {
+		pthread_mutex_unlock(&sig_lock);
+		errno = EBUSY;          /* the application handles it */
+		return -1;
+	}
 	if (sig_users[signo] == 0) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);

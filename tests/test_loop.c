@@ -1072,3 +1072,41 @@ SIO_BACKEND_TEST(select, fd_setsize)
 	close(big);
 	close_pair(sv);
 }
+
+static void
+app_sigio_handler(int signo)
+{
+	(void)signo;
+}
+
+/* "auto" must not take SIGIO from an application that handles it, while
+ * naming a signal-driven backend gives it to the runtime until the last
+ * loop is freed. */
+Test(disposition, auto_leaves_application_sigio_alone, .timeout = SIO_TEST_TIMEOUT)
+{
+	struct sigaction mine = { .sa_handler = app_sigio_handler }, now;
+	sigemptyset(&mine.sa_mask);
+	cr_assert_eq(sigaction(SIGIO, &mine, NULL), 0);
+	unsetenv("SIGIO_BACKEND");
+	sio_loop *loop = sio_loop_new(NULL);
+	cr_assert_not_null(loop, "sio_loop_new(NULL): %s", strerror(errno));
+	cr_assert(strcmp(sio_loop_backend(loop), "poll") == 0 ||
+	          strcmp(sio_loop_backend(loop), "select") == 0,
+	          "auto took %s although the application handles SIGIO",
+	          sio_loop_backend(loop));
+	sigaction(SIGIO, NULL, &now);
+	cr_assert_eq((void *)now.sa_handler, (void *)app_sigio_handler,
+	             "the application's SIGIO handler was replaced");
+	sio_loop_free(loop);
+	if (!t_have_backend("sigio"))
+		return;
+	loop = sio_loop_new("sigio");
+	cr_assert_not_null(loop, "sio_loop_new(\"sigio\"): %s", strerror(errno));
+	sigaction(SIGIO, NULL, &now);
+	cr_assert_neq((void *)now.sa_handler, (void *)app_sigio_handler,
+	              "a named sigio backend runs without its handler");
+	sio_loop_free(loop);
+	sigaction(SIGIO, NULL, &now);
+	cr_assert_eq((void *)now.sa_handler, (void *)app_sigio_handler,
+	             "the application's handler was not restored");
+}
