@@ -5,13 +5,12 @@
  * SIGIO means "something changed", so the loop polls every O_ASYNC fd once
  * (a rescan) with a zero timeout.  The cost of one event therefore grows
  * with the number of watched fds; the rtsig backend, where Linux has it,
- * does not have that cost.  The rest (owner, O_ASYNC, recheck, fallback,
- * sleep) is shared with rtsig in sigdrive.c.  SIGIO is consumed with
- * sigtimedwait() while the loop works.
+ * does not have that cost.  Everything else (owner, O_ASYNC, the recheck
+ * set, the poll fallback, the synchronous drain and the sleep) is shared
+ * with rtsig in sigdrive.c.
  */
 #include "config.h"
 
-#include <signal.h>
 #include <stdlib.h>
 
 #include "sigio-internal.h"
@@ -22,8 +21,7 @@ sigio_init(sio_loop *loop)
 	struct sio__sigdrive *sd = malloc(sizeof *sd);
 	if (sd == NULL)
 		return -1;
-	if (sio__sd_init(loop, sd, 0) < 0 || sio__signals_want(loop, SIGIO, 1) < 0) {
-		sio__sd_fini(sd);
+	if (sio__sd_open(loop, sd, 0) < 0) {
 		free(sd);
 		return -1;
 	}
@@ -34,8 +32,7 @@ sigio_init(sio_loop *loop)
 static void
 sigio_fini(sio_loop *loop)
 {
-	sio__signals_unwant(loop, SIGIO);
-	sio__sd_fini(loop->bstate);
+	sio__sd_close(loop, loop->bstate);
 	free(loop->bstate);
 	loop->bstate = NULL;
 }
@@ -49,10 +46,6 @@ sigio_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
 static int
 sigio_wait(sio_loop *loop, int timeout_ms)
 {
-	if (sio__signals_take(loop, SIGIO)) {
-		struct sio__sigrec rec = { SIGIO, -1, 0 };
-		sio__loop_note_signal(loop, &rec);
-	}
 	return sio__sd_wait(loop, loop->bstate, timeout_ms);
 }
 
@@ -65,7 +58,7 @@ sigio_enter(sio_loop *loop)
 static void
 sigio_leave(sio_loop *loop)
 {
-	sio__signals_restore(loop);
+	sio__sd_leave(loop, loop->bstate);
 }
 
 const struct sio__backend sio__backend_sigio = {

@@ -202,6 +202,15 @@ sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec)
 			loop->rescan = 1;   /* sent by kill(): names no fd */
 		return;
 	}
+#ifdef SIGURG
+	/* Urgent data: rtsig has a POLL_PRI record naming the fd as well;
+	 * sigio learns only that some fd has some. */
+	if (rec->signo == SIGURG) {
+		if (loop->rtsig_signo == 0)
+			loop->rescan = 1;
+		return;
+	}
+#endif
 #ifdef SIGIO
 	if (rec->signo == SIGIO) {
 		/* Plain SIGIO names no fd; on rtsig it means the real-time

@@ -163,7 +163,7 @@ void sio__selfpipe_drain(sio_loop *loop);
 /* signals.c */
 int sio__signals_register(sio_loop *loop);     /* claim a handler slot */
 void sio__signals_unregister(sio_loop *loop);
-int sio__signals_want(sio_loop *loop, int signo, int fd_sig);
+int sio__signals_want(sio_loop *loop, int signo, int fd_sig, int polite);
 void sio__signals_unwant(sio_loop *loop, int signo);
 int sio__signals_overflowed(sio_loop *loop);   /* pipe-full flag, cleared */
 int sio__signals_block(sio_loop *loop);        /* at run start */
@@ -185,13 +185,17 @@ struct sio__sigdrive {
 	struct sio__pollset check;  /* scratch: what one check polls */
 	int setsig;                 /* F_SETSIG value: 0 = plain SIGIO */
 	int by_process;             /* owner is the process, not a thread */
+	int have_urg;               /* SIGURG is ours (urgent data signals) */
+	int sfd;                    /* signalfd of `set`, or -1 */
+	sigset_t set;               /* the signals drained synchronously */
 };
-int sio__sd_init(sio_loop *loop, struct sio__sigdrive *sd, int setsig);
-void sio__sd_fini(struct sio__sigdrive *sd);
+int sio__sd_open(sio_loop *loop, struct sio__sigdrive *sd, int setsig);
+void sio__sd_close(sio_loop *loop, struct sio__sigdrive *sd);
 int sio__sd_arm(sio_loop *loop, struct sio__sigdrive *sd, int fd,
                 unsigned old, unsigned new_events);
 int sio__sd_wait(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms);
 int sio__sd_enter(sio_loop *loop, struct sio__sigdrive *sd);
+void sio__sd_leave(sio_loop *loop, struct sio__sigdrive *sd);
 
 /* loop.c */
 void sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec);

@@ -163,16 +163,17 @@ signal_is_free(int signo)
 }
 
 /* Have the handler report `signo` to this loop; `fd_sig`: it is a readiness
- * signal, sent to the thread that owns the fd. */
+ * signal, sent to the thread that owns the fd; `polite`: fail with EBUSY
+ * rather than take a signal the application handles. */
 int
-sio__signals_want(sio_loop *loop, int signo, int fd_sig)
+sio__signals_want(sio_loop *loop, int signo, int fd_sig, int polite)
 {
 	if (signo <= 0 || signo >= NSIG_TRACKED) {
 		errno = EINVAL;
 		return -1;
 	}
 	pthread_mutex_lock(&sig_lock);
-	if (sig_users[signo] == 0 && loop->polite && !signal_is_free(signo)) {
+	if (sig_users[signo] == 0 && polite && !signal_is_free(signo)) {
 		pthread_mutex_unlock(&sig_lock);
 		errno = EBUSY;          /* the application handles it */
 		return -1;

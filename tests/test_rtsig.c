@@ -430,7 +430,7 @@ Test(rtsig, sigtimedwait_drain, .timeout = SIO_TEST_TIMEOUT)
 {
 	if (!t_have_backend("rtsig"))
 		cr_skip_test("this build has no rtsig backend");
-	setenv("SIGIO_RTSIG_DRAIN", "sigtimedwait", 1);
+	setenv("SIGIO_DRAIN", "sigtimedwait", 1);
 	sio_loop *loop = t_loop_new("rtsig");
 	struct many *m = calloc(1, sizeof *m);
 	many_open(m, loop);
@@ -440,7 +440,7 @@ Test(rtsig, sigtimedwait_drain, .timeout = SIO_TEST_TIMEOUT)
 	many_close(m);
 	free(m);
 	t_loop_free(loop);
-	unsetenv("SIGIO_RTSIG_DRAIN");
+	unsetenv("SIGIO_DRAIN");
 }
 
 /* ---- the handler route ------------------------------------------------------------ */
