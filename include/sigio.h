@@ -39,8 +39,8 @@ typedef struct sio_io sio_io;
 enum {
 	SIO_READ   = 0x01,  /* readable: data, a pending connection, or EOF */
 	SIO_WRITE  = 0x02,  /* writable without blocking */
-	SIO_URGENT = 0x04,  /* reserved for urgent (out-of-band) data: not yet
-	                       supported, sio_io_start() fails with ENOTSUP */
+	SIO_URGENT = 0x04,  /* urgent (out-of-band) data is waiting: read it
+	                       with sio_urgent_read() */
 	SIO_HUP    = 0x10,  /* revents only: the peer hung up */
 	SIO_ERROR  = 0x20,  /* revents only: an error is pending on the fd (read
 	                       it with getsockopt(SO_ERROR)), or the fd was closed
@@ -236,7 +236,7 @@ int sio_rtsig_get(void);
  *
  * Returns the watcher, or NULL with errno: EINVAL for a NULL loop or
  * callback or unknown event bits, EBADF for a negative or closed fd,
- * ENOTSUP for SIO_URGENT (not supported yet), ERANGE on the select backend
+ * ERANGE on the select backend
  * for fd >= FD_SETSIZE, ENOMEM, or the errno of a failing fcntl().
  * Cost: O(1) amortised, plus an fstat() and one or two fcntl() calls.
  */
@@ -265,6 +265,148 @@ int sio_io_fd(const sio_io *io);
  * (O_NONBLOCK stays).  The fd itself is not closed.  NULL is ignored.
  */
 void sio_io_stop(sio_io *io);
+
+
+/* ---- timers ------------------------------------------------------------- */
+
+/* A timer.  Opaque; created by sio_timer_start(), valid until
+ * sio_timer_stop() (or sio_loop_free()). */
+typedef struct sio_timer sio_timer;
+
+typedef void (*sio_timer_cb)(sio_timer *t, void *arg);
+
+/*
+ * sio_timer_start - call `cb(t, arg)` once `after_ms` milliseconds have
+ * passed (counted from this call, on CLOCK_MONOTONIC), then every
+ * `repeat_ms` milliseconds if that is not 0.  The loop's sleep is bounded by
+ * the next deadline.  Timers due in the same iteration fire in deadline
+ * order, and in start order for equal deadlines.
+ *
+ * A repeating timer that falls behind (a long callback, a suspended process)
+ * does not fire in a burst to catch up: if its next deadline has already
+ * passed when it fires, the next one is set `repeat_ms` after now, and the
+ * missed periods are skipped.
+ *
+ * A one-shot timer is inactive once it fired, but its handle stays valid
+ * (and its memory allocated) until sio_timer_stop(): stop every timer you
+ * start, fired or not, exactly once.  Active timers keep SIO_RUN_DEFAULT
+ * running.  Cost: O(log n) in the number of timers (a binary heap).
+ * Returns the timer, or NULL with errno EINVAL (NULL loop or callback,
+ * a time that overflows) or ENOMEM.
+ */
+sio_timer *sio_timer_start(sio_loop *loop, uint64_t after_ms, uint64_t repeat_ms,
+                           sio_timer_cb cb, void *arg);
+
+/* sio_timer_stop - stop a timer (if still active) and free it.  Safe from
+ * any callback, its own included: once it returns, the callback never runs
+ * again.  NULL is ignored.  O(log n). */
+void sio_timer_stop(sio_timer *t);
+
+/* sio_timer_again - restart a timer: the same callback, `after_ms` from now,
+ * then every `repeat_ms`; for a fired one-shot as well as an active timer
+ * (an idle timeout pushed back on every read).  Returns 0, or -1 with errno
+ * EINVAL. */
+int sio_timer_again(sio_timer *t, uint64_t after_ms, uint64_t repeat_ms);
+
+/* sio_loop_now - the loop's time in milliseconds on CLOCK_MONOTONIC, cached
+ * at the start of each iteration (and after each sleep). */
+uint64_t sio_loop_now(const sio_loop *loop);
+
+/* sio_loop_update_time - refresh the cached time now. */
+void sio_loop_update_time(sio_loop *loop);
+
+/* ---- signal watchers ------------------------------------------------------ */
+
+/* A signal watcher.  Opaque; valid until sio_signal_stop(). */
+typedef struct sio_signal sio_signal;
+
+/* `count`: how many times the signal arrived since the last call, at least
+ * 1 (signals arriving faster than the loop iterates are coalesced and
+ * counted; the count is exact unless the self-pipe overflowed, when it may
+ * be low). */
+typedef void (*sio_signal_cb)(sio_signal *s, int signo, unsigned count, void *arg);
+
+/*
+ * sio_signal_start - call `cb` from the loop, never inside a signal handler,
+ * when `signo` is delivered to the process.  Several watchers, in one loop
+ * or several, may watch one signal: each runs.  The first watcher of a
+ * signal in the process installs the runtime's handler, saving the
+ * disposition it replaces; the last one to stop restores it.  The signal
+ * must not be blocked in the threads that should receive it.
+ *
+ * Returns the watcher, or NULL with errno EINVAL: NULL loop or callback, a
+ * number that is not a signal, SIGKILL or SIGSTOP, or a signal the runtime
+ * itself uses (SIGIO, SIGURG while a signal-driven loop exists, the rtsig
+ * backend's real-time signal).  Active signal watchers keep
+ * SIO_RUN_DEFAULT running.
+ */
+sio_signal *sio_signal_start(sio_loop *loop, int signo, sio_signal_cb cb, void *arg);
+
+/* sio_signal_stop - stop a signal watcher and free it; safe from any
+ * callback.  NULL is ignored. */
+void sio_signal_stop(sio_signal *s);
+
+/* ---- cross-thread wake-ups ------------------------------------------------ */
+
+/* An async handle.  Opaque; valid until sio_async_free(). */
+typedef struct sio_async sio_async;
+
+typedef void (*sio_async_cb)(sio_async *a, void *arg);
+
+/*
+ * sio_async_new - a handle that other threads (or signal handlers) poke with
+ * sio_async_send() to have `cb` called on the loop's thread.  An async
+ * handle counts as an active watcher: it keeps SIO_RUN_DEFAULT running
+ * until it is freed, as libev's ev_async and libuv's uv_async_t do.
+ * Returns the handle, or NULL with errno EINVAL or ENOMEM.
+ */
+sio_async *sio_async_new(sio_loop *loop, sio_async_cb cb, void *arg);
+
+/*
+ * sio_async_send - wake the loop and have the handle's callback run on its
+ * next iteration.  Sends between two iterations coalesce into one call.
+ * Thread-safe and async-signal-safe (lock-free atomics and write(2)).
+ * Returns 0, or -1 with errno EINVAL for NULL.
+ */
+int sio_async_send(sio_async *a);
+
+/* sio_async_free - stop and free the handle.  Call it from the loop's
+ * thread (a callback included) once no other thread can still send to it.
+ * NULL is ignored. */
+void sio_async_free(sio_async *a);
+
+/* ---- fork ----------------------------------------------------------------- */
+
+/*
+ * sio_loop_fork - call in the child after fork(), for each loop the child
+ * keeps using (or frees), before anything else on that loop.  It gives the
+ * child's loop its own self-pipe.  On the signal-driven backends the fds the
+ * loop watches still belong to the parent: an open file description (which
+ * parent and child share) has one owner and one O_ASYNC flag.  The child's
+ * next sio_loop_run() makes the child the owner of the descriptions its
+ * loop still watches then; watchers stopped (or the loop freed) in the
+ * child before that leave their description to the parent, flags and owner
+ * untouched.  So: stop in the child what the parent keeps serving, then
+ * run.  A description served by both processes signals only one: prefork
+ * servers should give each process its own listener (SO_REUSEPORT).
+ *
+ * Without the call, the child's loop shares the parent's self-pipe (wake-ups
+ * go to whichever process reads first) and is never signalled.
+ * Returns 0, or -1 with errno (EINVAL for NULL, or why the pipe failed).
+ */
+int sio_loop_fork(sio_loop *loop);
+
+/* ---- urgent data ------------------------------------------------------------ */
+
+/* sio_urgent_read - read the urgent byte of a TCP socket (recv with
+ * MSG_OOB): 1 with the byte in *byte, 0 at end of stream, or -1 with errno
+ * (EINVAL: no urgent data is waiting or it was already read; EAGAIN: it is
+ * announced but not yet arrived). */
+int sio_urgent_read(int fd, unsigned char *byte);
+
+/* sio_at_mark - whether the next byte to read in band is the one that
+ * followed the urgent byte (sockatmark()): 1, 0, or -1 with errno. */
+int sio_at_mark(int fd);
 
 #ifdef __cplusplus
 }

@@ -79,6 +79,12 @@ rtsig_enter(sio_loop *loop)
 	return sio__sd_enter(loop, loop->bstate);
 }
 
+static int
+rtsig_fork(sio_loop *loop)
+{
+	return sio__sd_fork(loop, loop->bstate);
+}
+
 static void
 rtsig_leave(sio_loop *loop)
 {
@@ -94,4 +100,5 @@ const struct sio__backend sio__backend_rtsig = {
 	.wait = rtsig_wait,
 	.enter = rtsig_enter,
 	.leave = rtsig_leave,
+	.fork = rtsig_fork,
 };

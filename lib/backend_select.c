@@ -19,6 +19,7 @@
 
 struct select_state {
 	fd_set rd, wr;   /* what is watched */
+	fd_set ex;       /* ... for urgent data (exceptional conditions) */
 	int maxfd;       /* highest fd in either set, or -1 */
 };
 
@@ -34,6 +35,7 @@ select_init(sio_loop *loop)
 		return -1;
 	FD_ZERO(&ss->rd);
 	FD_ZERO(&ss->wr);
+	FD_ZERO(&ss->ex);
 	ss->maxfd = -1;
 	loop->bstate = ss;
 	return 0;
@@ -56,14 +58,17 @@ select_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
 	}
 	FD_CLR(fd, &ss->rd);
 	FD_CLR(fd, &ss->wr);
+	FD_CLR(fd, &ss->ex);
 	if (new_events & SIO_READ)
 		FD_SET(fd, &ss->rd);
 	if (new_events & SIO_WRITE)
 		FD_SET(fd, &ss->wr);
+	if (new_events & SIO_URGENT)
+		FD_SET(fd, &ss->ex);
 	if (new_events != 0 && fd > ss->maxfd)
 		ss->maxfd = fd;
 	while (ss->maxfd >= 0 && !FD_ISSET(ss->maxfd, &ss->rd) &&
-	       !FD_ISSET(ss->maxfd, &ss->wr))
+	       !FD_ISSET(ss->maxfd, &ss->wr) && !FD_ISSET(ss->maxfd, &ss->ex))
 		ss->maxfd--;
 	return 0;
 }
@@ -74,7 +79,8 @@ select_kill_closed(sio_loop *loop)
 {
 	struct select_state *ss = loop->bstate;
 	for (int fd = ss->maxfd; fd >= 0; fd--)
-		if ((FD_ISSET(fd, &ss->rd) || FD_ISSET(fd, &ss->wr)) &&
+		if ((FD_ISSET(fd, &ss->rd) || FD_ISSET(fd, &ss->wr) ||
+		     FD_ISSET(fd, &ss->ex)) &&
 		    fcntl(fd, F_GETFD) < 0 && errno == EBADF)
 			sio__slot_kill(loop, fd, 1);
 }
@@ -83,13 +89,13 @@ static int
 select_wait(sio_loop *loop, int timeout_ms)
 {
 	struct select_state *ss = loop->bstate;
-	fd_set rd = ss->rd, wr = ss->wr;
+	fd_set rd = ss->rd, wr = ss->wr, ex = ss->ex;
 	FD_SET(loop->pipe_rd, &rd);
 	int nfds = (ss->maxfd > loop->pipe_rd ? ss->maxfd : loop->pipe_rd) + 1;
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 	if (timeout_ms != 0)
 		loop->stats.sleeps++;
-	int n = select(nfds, &rd, &wr, NULL, timeout_ms < 0 ? NULL : &tv);
+	int n = select(nfds, &rd, &wr, &ex, timeout_ms < 0 ? NULL : &tv);
 	if (n < 0) {
 		if (errno == EINTR)
 			return 0;
@@ -104,6 +110,8 @@ select_wait(sio_loop *loop, int timeout_ms)
 			r |= SIO_READ;
 		if (FD_ISSET(fd, &wr))
 			r |= SIO_WRITE;
+		if (FD_ISSET(fd, &ex))
+			r |= SIO_URGENT;
 		if (r) {
 			n--;
 			sio__fd_ready(loop, fd, r);

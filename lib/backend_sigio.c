@@ -55,6 +55,12 @@ sigio_enter(sio_loop *loop)
 	return sio__sd_enter(loop, loop->bstate);
 }
 
+static int
+sigio_fork(sio_loop *loop)
+{
+	return sio__sd_fork(loop, loop->bstate);
+}
+
 static void
 sigio_leave(sio_loop *loop)
 {
@@ -70,4 +76,5 @@ const struct sio__backend sio__backend_sigio = {
 	.wait = sigio_wait,
 	.enter = sigio_enter,
 	.leave = sigio_leave,
+	.fork = sigio_fork,
 };

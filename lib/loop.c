@@ -112,7 +112,9 @@ sio_loop_new(const char *backend)
 	loop->wake_slot = -1;
 	loop->owner_tid = sio__gettid();
 	atomic_init(&loop->stop_flag, 0);
+	atomic_init(&loop->async_flag, 0);
 	sigemptyset(&loop->runtime_sigs);
+	sio__time_update(loop);
 
 	if (sio__selfpipe_open(&loop->pipe_rd, &loop->pipe_wr) < 0)
 		goto err;
@@ -136,6 +138,12 @@ sio_loop_free(sio_loop *loop)
 	if (loop == NULL)
 		return;
 	sio__registry_free(loop);
+	sio__sigwatch_free(loop);
+	sio__timers_free(loop);
+	sio__async_free_all(loop);
+	for (size_t i = 0; i < loop->graveyard.n; i++)
+		free(loop->graveyard.v[i]);
+	free(loop->graveyard.v);
 	loop->backend->fini(loop);
 	sio__signals_unregister(loop);
 	sio__selfpipe_close(&loop->pipe_rd, &loop->pipe_wr);
@@ -185,6 +193,8 @@ revents_from_band(int64_t band)
 		r |= SIO_HUP;
 	if (band & POLLERR)
 		r |= SIO_ERROR;
+	if (band & POLLPRI)
+		r |= SIO_URGENT;
 	return r;
 }
 
@@ -194,6 +204,10 @@ sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec)
 {
 	if (rec->signo == 0)
 		return;                 /* plain wake-up: the loop is awake now */
+	if (!sigismember(&loop->runtime_sigs, rec->signo)) {
+		sio__sigwatch_note(loop, rec->signo);   /* a user's signal */
+		return;
+	}
 	loop->stats.signals++;
 	if (loop->rtsig_signo != 0 && rec->signo == loop->rtsig_signo) {
 		if (rec->fd >= 0)
@@ -251,24 +265,62 @@ loop_dispatch(sio_loop *loop)
 	return ran;
 }
 
+/* Free what was stopped during the iteration. */
 static void
 loop_reap(sio_loop *loop)
 {
-	while (loop->zombies != NULL) {
-		struct sio_io *w = loop->zombies;
-		loop->zombies = w->next;
-		free(w);
-	}
+	for (size_t i = 0; i < loop->graveyard.n; i++)
+		free(loop->graveyard.v[i]);
+	loop->graveyard.n = 0;
 }
 
-/* One iteration.  Returns the number of callbacks run, or -1 with errno. */
+/* A handle was stopped: free it now, or at the end of the iteration if a
+ * dispatch may still be looking at it. */
+void
+sio__retire(sio_loop *loop, void *handle)
+{
+	if (!loop->running) {
+		free(handle);
+		return;
+	}
+	struct sio__vvec *g = &loop->graveyard;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? 2 * g->cap : 16;
+		void **v = realloc(g->v, cap * sizeof *v);
+		if (v == NULL)
+			return;         /* a leak is better than a use after free */
+		g->v = v;
+		g->cap = cap;
+	}
+	g->v[g->n++] = handle;
+}
+
+/* How long the wait may block: not at all if something is already due. */
+static int
+loop_timeout(sio_loop *loop, int mode)
+{
+	if (mode == SIO_RUN_NOWAIT || atomic_load(&loop->stop_flag) ||
+	    atomic_load(&loop->async_flag) || loop->sig_pending)
+		return 0;
+	return sio__timers_timeout(loop);
+}
+
+/* One iteration, as named phases.  Returns the number of callbacks run,
+ * or -1 with errno. */
 static ssize_t
-loop_iterate(sio_loop *loop, int timeout_ms)
+loop_iterate(sio_loop *loop, int mode)
 {
 	loop->stats.iterations++;
-	if (loop->backend->wait(loop, timeout_ms) < 0)
+	sio__time_update(loop);
+	size_t ran = sio__timers_run(loop);
+	int timeout = ran > 0 && mode == SIO_RUN_ONCE ? 0 : loop_timeout(loop, mode);
+	if (loop->backend->wait(loop, timeout) < 0)
 		return -1;
-	size_t ran = loop_dispatch(loop);
+	sio__time_update(loop);
+	ran += loop_dispatch(loop);
+	ran += sio__sigwatch_dispatch(loop);
+	ran += sio__async_dispatch(loop);
+	ran += sio__timers_run(loop);
 	loop_reap(loop);
 	return (ssize_t)ran;
 }
@@ -295,9 +347,7 @@ sio_loop_run(sio_loop *loop, int mode)
 	for (;;) {
 		if (mode != SIO_RUN_NOWAIT && loop->active == 0)
 			break;
-		int stopping = atomic_load(&loop->stop_flag);
-		int timeout = (mode == SIO_RUN_NOWAIT || stopping) ? 0 : -1;
-		ssize_t ran = loop_iterate(loop, timeout);
+		ssize_t ran = loop_iterate(loop, mode);
 		if (ran < 0) {
 			rc = -1;
 			break;
@@ -316,15 +366,37 @@ sio_loop_run(sio_loop *loop, int mode)
 	return rc;
 }
 
+/* ---- fork ------------------------------------------------------------------ */
+
+int
+sio_loop_fork(sio_loop *loop)
+{
+	int rd, wr;
+	if (loop == NULL || loop->running) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* The inherited pipe is shared with the parent: reading from it would
+	 * steal the parent's wake-ups. */
+	if (sio__selfpipe_open(&rd, &wr) < 0)
+		return -1;
+	sio__selfpipe_close(&loop->pipe_rd, &loop->pipe_wr);
+	loop->pipe_rd = rd;
+	loop->pipe_wr = wr;
+	loop->owner_tid = sio__gettid();
+	sio__signals_fork(loop);
+	atomic_store(&loop->async_flag, 0);
+	loop->rescan = 1;       /* what happened around the fork is unknown */
+	if (loop->backend->fork != NULL && loop->backend->fork(loop) < 0)
+		return -1;
+	return 0;
+}
+
 /* ---- fd watchers ---------------------------------------------------------- */
 
 static int
 check_events(unsigned events)
 {
-	if (events & SIO_URGENT) {
-		errno = ENOTSUP;
-		return -1;
-	}
 	if (events & ~(unsigned)(SIO__EVENT_MASK | SIO_EDGE)) {
 		errno = EINVAL;
 		return -1;
@@ -484,10 +556,5 @@ sio_io_stop(sio_io *io)
 	}
 	io->state = SIO__IO_STOPPED;
 	io->revents = 0;
-	if (loop->running) {
-		io->next = loop->zombies;    /* pending[] may still point here */
-		loop->zombies = io;
-	} else {
-		free(io);
-	}
+	sio__retire(loop, io);          /* pending[] may still point here */
 }

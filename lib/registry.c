@@ -178,13 +178,10 @@ sio__registry_free(sio_loop *loop)
 			(void)loop->backend->arm(loop, fd, slot->armed, 0);
 		slot->armed = 0;
 	}
-	for (struct sio_io **list = &loop->dead; list != NULL;
-	     list = list == &loop->dead ? &loop->zombies : NULL) {
-		while (*list != NULL) {
-			struct sio_io *w = *list;
-			*list = w->next;
-			free(w);
-		}
+	while (loop->dead != NULL) {
+		struct sio_io *w = loop->dead;
+		loop->dead = w->next;
+		free(w);
 	}
 	free(loop->slots);
 	free(loop->pending.v);
@@ -207,6 +204,8 @@ sio__revents_from_poll(short pevents)
 		r |= SIO_HUP;
 	if (pevents & POLLERR)
 		r |= SIO_ERROR;
+	if (pevents & POLLPRI)
+		r |= SIO_URGENT;
 	return r;
 }
 
@@ -218,5 +217,7 @@ sio__poll_from_events(unsigned events)
 		p |= POLLIN;
 	if (events & SIO_WRITE)
 		p |= POLLOUT;
+	if (events & SIO_URGENT)
+		p |= POLLPRI;
 	return p;
 }

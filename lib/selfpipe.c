@@ -100,9 +100,11 @@ sio__selfpipe_drain(sio_loop *loop)
 	}
 	if (woke)
 		loop->stats.wakeups++;
-	if (sio__signals_overflowed(loop)) {
+	int overflowed = sio__signals_overflowed(loop);
+	if (overflowed) {
 		/* Records were lost: what they said is unknown. */
 		loop->stats.pipe_overflows++;
 		loop->rescan = 1;
 	}
+	sio__sigwatch_collect(loop, overflowed);
 }

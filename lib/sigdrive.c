@@ -213,9 +213,11 @@ pollout_unreliable(int fd)
 
 /* Polled directly (the fallback set) rather than told by signals? */
 static int
-wants_poll(const struct sio__fdslot *slot, unsigned events)
+wants_poll(const struct sio__sigdrive *sd, const struct sio__fdslot *slot,
+           unsigned events)
 {
-	return slot->nosig || (slot->pollout && (events & SIO_WRITE));
+	return slot->nosig || (slot->pollout && (events & SIO_WRITE)) ||
+	       (!sd->have_urg && (events & SIO_URGENT));
 }
 
 /* First events on an fd: an owner and O_ASYNC if it can signal. */
@@ -243,9 +245,9 @@ disarm_last(sio_loop *loop, int fd, struct sio__fdslot *slot)
 {
 	if (slot->nosig)
 		loop->stats.fallback_fds--;
-	else
+	else if (!slot->inherited)     /* the parent's flag: leave it */
 		(void)set_async(fd, 0);  /* EBADF if closed: nothing to undo */
-	slot->nosig = slot->pollout = slot->fallback = 0;
+	slot->nosig = slot->pollout = slot->fallback = slot->inherited = 0;
 }
 
 int
@@ -261,7 +263,7 @@ sio__sd_arm(sio_loop *loop, struct sio__sigdrive *sd, int fd, unsigned old,
 		disarm_last(loop, fd, slot);
 		return 0;
 	}
-	int to_poll = wants_poll(slot, new_events);
+	int to_poll = wants_poll(sd, slot, new_events);
 	if (old != 0 && to_poll == slot->fallback) {
 		from->v[slot->bindex].events = sio__poll_from_events(new_events);
 		return 0;
@@ -534,6 +536,22 @@ sio__sd_wait(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms)
 	return 0;
 }
 
+/* The first run in a forked child: take the descriptions the child's loop
+ * still watches (owner, signal, O_ASYNC). */
+static void
+adopt(sio_loop *loop, struct sio__sigdrive *sd)
+{
+	loop->forked = 0;
+	for (int fd = 0; fd < loop->nslots; fd++) {
+		struct sio__fdslot *slot = &loop->slots[fd];
+		if (!slot->inherited)
+			continue;
+		slot->inherited = 0;
+		(void)async_enable(loop, sd, fd);
+	}
+	loop->rescan = 1;
+}
+
 /* A run begins: if another thread than before runs the loop, make it the
  * owner of every fd so that signals follow it; block the signals. */
 int
@@ -551,7 +569,24 @@ sio__sd_enter(sio_loop *loop, struct sio__sigdrive *sd)
 				(void)set_owner(loop, sd, sd->fb.v[i].fd, tid);
 		loop->rescan = 1;       /* signals may have gone to the old one */
 	}
+	if (loop->forked)
+		adopt(loop, sd);
 	return sio__signals_block(loop);
+}
+
+/* sio_loop_fork(): the fds armed so far are the parent's until the child
+ * runs the loop; whatever the child stops before that stays the parent's. */
+int
+sio__sd_fork(sio_loop *loop, struct sio__sigdrive *sd)
+{
+	(void)sd;
+	for (int fd = 0; fd < loop->nslots; fd++) {
+		struct sio__fdslot *slot = &loop->slots[fd];
+		if (slot->armed && !slot->nosig)
+			slot->inherited = 1;
+	}
+	loop->forked = 1;
+	return 0;
 }
 
 void

@@ -15,7 +15,10 @@
 #include "sigio.h"
 
 /* Event bits the public API accepts in `events`. */
-#define SIO__EVENT_MASK (SIO_READ | SIO_WRITE)
+#define SIO__EVENT_MASK (SIO_READ | SIO_WRITE | SIO_URGENT)
+
+/* Signal numbers the runtime tracks: 1..64, one bit each in a uint64_t. */
+#define SIO__NSIG 65
 
 /* ---- backends ------------------------------------------------------------
  *
@@ -45,6 +48,9 @@ struct sio__backend {
 	 * iteration (block / restore signal masks).  May be NULL. */
 	int (*enter)(sio_loop *loop);
 	void (*leave)(sio_loop *loop);
+	/* Called by sio_loop_fork() in the child, after the new self-pipe is
+	 * in place.  May be NULL. */
+	int (*fork)(sio_loop *loop);
 };
 
 extern const struct sio__backend sio__backend_poll;
@@ -94,6 +100,46 @@ struct sio__fdslot {
 	uint8_t nosig;           /* ... because it cannot signal at all */
 	uint8_t pollout;         /* ... when it wants SIO_WRITE (AF_UNIX) */
 	uint8_t in_recheck;      /* already in loop->recheck[] */
+	uint8_t inherited;       /* armed by the parent before a fork: its
+	                            owner and O_ASYNC are the parent's */
+};
+
+/* ---- timers, signal watchers, async handles ------------------------------- */
+
+enum sio__handle_state {
+	SIO__H_ACTIVE,   /* counts in loop->active, may run */
+	SIO__H_IDLE,     /* a one-shot timer that fired: inactive, allocated */
+	SIO__H_STOPPED   /* stopped; freed at the end of the iteration */
+};
+
+struct sio_timer {
+	sio_loop *loop;
+	uint64_t deadline;       /* ns on CLOCK_MONOTONIC */
+	uint64_t repeat;         /* ns, 0 for a one-shot */
+	uint64_t seq;            /* order of (re)arming: FIFO for equal deadlines */
+	size_t index;            /* position in the heap while active */
+	struct sio_timer *next, *prev;   /* every timer of the loop */
+	sio_timer_cb cb;
+	void *arg;
+	uint8_t state;           /* enum sio__handle_state */
+};
+
+struct sio_signal {
+	sio_loop *loop;
+	int signo;
+	sio_signal_cb cb;
+	void *arg;
+	struct sio_signal *next, *prev;  /* watchers of signo in this loop */
+	uint8_t state;
+};
+
+struct sio_async {
+	sio_loop *loop;
+	atomic_int pending;      /* set by sio_async_send(), any thread */
+	sio_async_cb cb;
+	void *arg;
+	struct sio_async *next, *prev;
+	uint8_t state;
 };
 
 /* ---- the loop ------------------------------------------------------------ */
@@ -101,6 +147,7 @@ struct sio__fdslot {
 /* A growable array of ints or pointers. */
 struct sio__ivec { int *v; size_t n, cap; };
 struct sio__pvec { struct sio_io **v; size_t n, cap; };
+struct sio__vvec { void **v; size_t n, cap; };
 
 /* One record through the self-pipe: fixed size, below PIPE_BUF, so each
  * write(2) from the handler is atomic. */
@@ -120,8 +167,23 @@ struct sio_loop {
 
 	struct sio__pvec pending;       /* watchers ready this iteration */
 	struct sio__ivec recheck;       /* fds to check without a signal */
-	struct sio_io *zombies;         /* stopped during a run: free later */
 	struct sio_io *dead;            /* DEAD watchers, until sio_io_stop() */
+	struct sio__vvec graveyard;     /* handles stopped during a run: freed
+	                                   at the end of the iteration */
+
+	uint64_t now_ns;                /* cached CLOCK_MONOTONIC time */
+	struct sio_timer **heap;        /* timers, a binary min-heap on
+	                                   (deadline, seq) */
+	size_t nheap, capheap;
+	uint64_t timer_seq;
+	struct sio_timer *timers;       /* all of them, fired ones included */
+
+	struct sio_signal *sigw[SIO__NSIG];  /* signal watchers by signo */
+	unsigned sig_count[SIO__NSIG];  /* arrivals not yet dispatched */
+	int sig_pending;                /* some sig_count is not 0 */
+
+	struct sio_async *asyncs;       /* async handles */
+	atomic_int async_flag;          /* some handle was sent to */
 
 	int pipe_rd, pipe_wr;           /* the self-pipe */
 	int wake_slot;                  /* index in the signal handler's table */
@@ -130,8 +192,13 @@ struct sio_loop {
 	int polite;                     /* chosen by "auto": take no signal the
 	                                   application already handles */
 	int rescan;                     /* examine every fd on the next wait */
+	int forked;                     /* sio_loop_fork(): adopt inherited fds
+	                                   at the next run */
 
-	sigset_t runtime_sigs;          /* signals the backend consumes */
+	uint64_t wanted;                /* bit signo-1: signals the handler
+	                                   reports to this loop */
+	sigset_t runtime_sigs;          /* those the backend consumes (blocked
+	                                   while running) */
 	sigset_t saved_mask;            /* caller's mask during a run */
 	sigset_t sleep_mask;            /* mask while sleeping (runtime
 	                                   signals unblocked) */
@@ -195,9 +262,30 @@ int sio__sd_arm(sio_loop *loop, struct sio__sigdrive *sd, int fd,
                 unsigned old, unsigned new_events);
 int sio__sd_wait(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms);
 int sio__sd_enter(sio_loop *loop, struct sio__sigdrive *sd);
+int sio__sd_fork(sio_loop *loop, struct sio__sigdrive *sd);
 void sio__sd_leave(sio_loop *loop, struct sio__sigdrive *sd);
 
+/* timer.c */
+size_t sio__timers_run(sio_loop *loop);       /* callbacks run */
+int sio__timers_timeout(const sio_loop *loop); /* ms to the next, or -1 */
+void sio__timers_free(sio_loop *loop);
+void sio__time_update(sio_loop *loop);
+
+/* signals.c: signal watchers */
+void sio__sigwatch_note(sio_loop *loop, int signo);
+void sio__sigwatch_collect(sio_loop *loop, int overflowed);
+size_t sio__sigwatch_dispatch(sio_loop *loop);
+void sio__sigwatch_free(sio_loop *loop);
+int sio__signals_reserved(int signo);          /* the runtime uses it */
+void sio__signals_fork(sio_loop *loop);        /* new pipe, new thread */
+
+/* async.c */
+size_t sio__async_dispatch(sio_loop *loop);
+void sio__async_free_all(sio_loop *loop);
+
 /* loop.c */
+void sio__retire(sio_loop *loop, void *handle); /* free now or after the
+                                                   iteration */
 void sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec);
 
 #endif /* SIGIO_INTERNAL_H */

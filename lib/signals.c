@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -36,6 +37,8 @@ struct wake_slot {
 	atomic_int wfd;                  /* self-pipe write end, -1 if none */
 	atomic_int busy;                 /* handlers using wfd right now */
 	atomic_int overflow;             /* a write found the pipe full */
+	atomic_uint_least64_t caught;    /* bit signo-1: watched signals caught
+	                                    since the loop last looked */
 	atomic_uint_least64_t wants;     /* bit signo-1: signals to report */
 	atomic_int tid;                  /* thread its fds signal, 0: any */
 	int claimed;                     /* owned by a loop (under the lock) */
@@ -46,6 +49,8 @@ static atomic_int wake_high;             /* slots [0, wake_high) may be in use *
 static atomic_uint_least64_t fd_sigs;    /* signals that carry fd readiness */
 static pthread_mutex_t sig_lock = PTHREAD_MUTEX_INITIALIZER;
 static int sig_users[NSIG_TRACKED];      /* loops wanting each signal */
+enum { SIG_KIND_NONE, SIG_KIND_FD, SIG_KIND_WATCH };
+static int sig_kind[NSIG_TRACKED];       /* what the users take it for */
 static struct sigaction sig_saved[NSIG_TRACKED];
 static int rtsig_chosen;                 /* the rtsig backends' signal, or 0 */
 static int rtsig_users;                  /* loops using it */
@@ -71,6 +76,9 @@ post(const struct sio__sigrec *rec, pid_t tid)
 		if (tid != 0 && stid != 0 && stid != tid)
 			continue;
 		atomic_fetch_add(&s->busy, 1);
+		if (tid == 0)           /* remembered even if the record
+		                           finds the pipe full */
+			atomic_fetch_or(&s->caught, sigbit(rec->signo));
 		int fd = atomic_load(&s->wfd);
 		if (fd >= 0) {
 			if (sio__selfpipe_write(fd, rec) < 0 && errno == EAGAIN)
@@ -120,6 +128,7 @@ sio__signals_register(sio_loop *loop)
 	s->claimed = 1;
 	atomic_store(&s->wants, 0);
 	atomic_store(&s->overflow, 0);
+	atomic_store(&s->caught, 0);
 	atomic_store(&s->tid, (int)loop->owner_tid);
 	atomic_store(&s->wfd, loop->pipe_wr);
 	if (i >= atomic_load(&wake_high))
@@ -162,9 +171,11 @@ signal_is_free(int signo)
 	       (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN);
 }
 
-/* Have the handler report `signo` to this loop; `fd_sig`: it is a readiness
- * signal, sent to the thread that owns the fd; `polite`: fail with EBUSY
- * rather than take a signal the application handles. */
+/* Have the handler report `signo` to this loop.  `fd_sig`: a readiness
+ * signal of the runtime's own, sent to the thread that owns the fd, blocked
+ * and drained while the loop runs; else a signal watched by the user.  A
+ * signal is one or the other in the whole process (EBUSY).  `polite`: fail
+ * with EBUSY rather than take a signal the application handles. */
 int
 sio__signals_want(sio_loop *loop, int signo, int fd_sig, int polite)
 {
@@ -172,7 +183,17 @@ sio__signals_want(sio_loop *loop, int signo, int fd_sig, int polite)
 		errno = EINVAL;
 		return -1;
 	}
+	if (loop->wanted & sigbit(signo)) {
+		errno = EBUSY;          /* a bug of ours: wanted twice */
+		return -1;
+	}
 	pthread_mutex_lock(&sig_lock);
+	int kind = fd_sig ? SIG_KIND_FD : SIG_KIND_WATCH;
+	if (sig_users[signo] > 0 && sig_kind[signo] != kind) {
+		pthread_mutex_unlock(&sig_lock);
+		errno = EBUSY;          /* the runtime's and the user's at once */
+		return -1;
+	}
 	if (sig_users[signo] == 0 && polite && !signal_is_free(signo)) {
 		pthread_mutex_unlock(&sig_lock);
 		errno = EBUSY;          /* the application handles it */
@@ -190,21 +211,33 @@ sio__signals_want(sio_loop *loop, int signo, int fd_sig, int polite)
 			errno = saved;
 			return -1;
 		}
+		sig_kind[signo] = kind;
+		if (fd_sig)
+			atomic_fetch_or(&fd_sigs, sigbit(signo));
 	}
 	sig_users[signo]++;
-	if (fd_sig)
-		atomic_fetch_or(&fd_sigs, sigbit(signo));
 	pthread_mutex_unlock(&sig_lock);
+	loop->wanted |= sigbit(signo);
 	atomic_fetch_or(&wake_table[loop->wake_slot].wants, sigbit(signo));
-	sigaddset(&loop->runtime_sigs, signo);
+	if (fd_sig) {
+		sigaddset(&loop->runtime_sigs, signo);
+		if (loop->running) {    /* an fd signal added mid-run */
+			sigset_t one;
+			sigemptyset(&one);
+			sigaddset(&one, signo);
+			pthread_sigmask(SIG_BLOCK, &one, NULL);
+			sigdelset(&loop->sleep_mask, signo);
+		}
+	}
 	return 0;
 }
 
 void
 sio__signals_unwant(sio_loop *loop, int signo)
 {
-	if (!sigismember(&loop->runtime_sigs, signo))
+	if (signo <= 0 || signo >= NSIG_TRACKED || !(loop->wanted & sigbit(signo)))
 		return;
+	loop->wanted &= ~sigbit(signo);
 	sigdelset(&loop->runtime_sigs, signo);
 	atomic_fetch_and(&wake_table[loop->wake_slot].wants, ~sigbit(signo));
 	pthread_mutex_lock(&sig_lock);
@@ -218,8 +251,23 @@ sio__signals_unwant(sio_loop *loop, int signo)
 		(void)sigaction(signo, &ign, NULL);
 		(void)sigaction(signo, &sig_saved[signo], NULL);
 		atomic_fetch_and(&fd_sigs, ~sigbit(signo));
+		sig_kind[signo] = SIG_KIND_NONE;
 	}
 	pthread_mutex_unlock(&sig_lock);
+}
+
+/* The runtime takes `signo` for readiness (SIGIO, SIGURG, the rtsig
+ * signal) in some loop of the process. */
+int
+sio__signals_reserved(int signo)
+{
+	if (signo <= 0 || signo >= NSIG_TRACKED)
+		return 0;
+	pthread_mutex_lock(&sig_lock);
+	int r = sig_users[signo] > 0 && sig_kind[signo] == SIG_KIND_FD;
+	r = r || (rtsig_chosen != 0 && signo == rtsig_chosen);
+	pthread_mutex_unlock(&sig_lock);
+	return r;
 }
 
 int
@@ -392,4 +440,135 @@ sio_rtsig_get(void)
 	int s = rtsig_chosen;
 	pthread_mutex_unlock(&sig_lock);
 	return s;
+}
+
+/* ---- signal watchers --------------------------------------------------------- */
+
+sio_signal *
+sio_signal_start(sio_loop *loop, int signo, sio_signal_cb cb, void *arg)
+{
+	if (loop == NULL || cb == NULL || signo <= 0 || signo >= NSIG_TRACKED ||
+	    signo == SIGKILL || signo == SIGSTOP || sio__signals_reserved(signo)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct sio_signal *s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return NULL;
+	if (loop->sigw[signo] == NULL && sio__signals_want(loop, signo, 0, 0) < 0) {
+		int saved = errno;
+		free(s);
+		errno = saved == EBUSY ? EINVAL : saved;
+		return NULL;
+	}
+	*s = (struct sio_signal){ .loop = loop, .signo = signo, .cb = cb,
+	                          .arg = arg, .state = SIO__H_ACTIVE };
+	s->next = loop->sigw[signo];
+	if (s->next != NULL)
+		s->next->prev = s;
+	loop->sigw[signo] = s;
+	loop->active++;
+	return s;
+}
+
+void
+sio_signal_stop(sio_signal *s)
+{
+	if (s == NULL || s->state == SIO__H_STOPPED)
+		return;
+	sio_loop *loop = s->loop;
+	/* Unlinked, but its own `next` is kept: a dispatch walking the list
+	 * may stand on it and must still find the rest. */
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		loop->sigw[s->signo] = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	loop->active--;
+	s->state = SIO__H_STOPPED;
+	if (loop->sigw[s->signo] == NULL) {
+		sio__signals_unwant(loop, s->signo);
+		loop->sig_count[s->signo] = 0;
+	}
+	sio__retire(loop, s);
+}
+
+/* A record of `signo` came through the self-pipe. */
+void
+sio__sigwatch_note(sio_loop *loop, int signo)
+{
+	if (signo <= 0 || signo >= NSIG_TRACKED || loop->sigw[signo] == NULL)
+		return;
+	if (loop->sig_count[signo] < UINT_MAX)
+		loop->sig_count[signo]++;
+	loop->sig_pending = 1;
+}
+
+/* After a drain that found the pipe had overflowed: a watched signal whose
+ * record was lost still has its bit. */
+void
+sio__sigwatch_collect(sio_loop *loop, int overflowed)
+{
+	uint64_t caught = atomic_exchange(&wake_table[loop->wake_slot].caught, 0);
+	if (!overflowed)
+		return;
+	for (int s = 1; s < NSIG_TRACKED; s++)
+		if ((caught & sigbit(s)) && loop->sigw[s] != NULL &&
+		    loop->sig_count[s] == 0) {
+			loop->sig_count[s] = 1;
+			loop->sig_pending = 1;
+		}
+}
+
+size_t
+sio__sigwatch_dispatch(sio_loop *loop)
+{
+	size_t ran = 0;
+	if (!loop->sig_pending)
+		return 0;
+	loop->sig_pending = 0;
+	for (int signo = 1; signo < NSIG_TRACKED; signo++) {
+		unsigned count = loop->sig_count[signo];
+		if (count == 0)
+			continue;
+		loop->sig_count[signo] = 0;
+		for (struct sio_signal *s = loop->sigw[signo], *next; s; s = next) {
+			next = s->next;
+			if (s->state != SIO__H_ACTIVE)
+				continue;
+			ran++;
+			loop->stats.callbacks++;
+			s->cb(s, signo, count, s->arg);
+		}
+	}
+	return ran;
+}
+
+void
+sio__sigwatch_free(sio_loop *loop)
+{
+	for (int signo = 1; signo < NSIG_TRACKED; signo++) {
+		if (loop->sigw[signo] == NULL)
+			continue;
+		while (loop->sigw[signo] != NULL) {
+			struct sio_signal *s = loop->sigw[signo];
+			loop->sigw[signo] = s->next;
+			free(s);
+		}
+		sio__signals_unwant(loop, signo);
+	}
+}
+
+/* sio_loop_fork(): the handler must write into the child's new pipe and
+ * treat the child's thread as the owner. */
+void
+sio__signals_fork(sio_loop *loop)
+{
+	struct wake_slot *s = &wake_table[loop->wake_slot];
+	atomic_store(&s->wfd, loop->pipe_wr);
+	if (atomic_load(&s->tid) != 0)
+		atomic_store(&s->tid, (int)loop->owner_tid);
+	atomic_store(&s->overflow, 0);
+	atomic_store(&s->caught, 0);
 }

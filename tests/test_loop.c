@@ -809,10 +809,8 @@ SIO_BACKEND_TEST(args, io_start)
 	                   "event bit 0x800");
 	expect_start_fails(loop, sv[0], SIO_READ | 0x800, never_cb, EINVAL,
 	                   "SIO_READ|0x800");
-	expect_start_fails(loop, sv[0], SIO_URGENT, never_cb, ENOTSUP,
-	                   "SIO_URGENT");
-	expect_start_fails(loop, sv[0], SIO_READ | SIO_URGENT, never_cb, ENOTSUP,
-	                   "SIO_READ|SIO_URGENT");
+	expect_start_fails(loop, sv[0], SIO_HUP, never_cb, EINVAL,
+	                   "SIO_HUP (revents only)");
 	/* Nothing was left behind: DEFAULT has no watcher to run. */
 	t_run(loop, SIO_RUN_DEFAULT);
 	t_loop_free(loop);
@@ -845,10 +843,10 @@ SIO_BACKEND_TEST(args, io_set_and_accessors)
 	cr_assert_eq(errno, EINVAL, "sio_io_set(0x800): errno %d (%s), want "
 	             "EINVAL", errno, strerror(errno));
 	errno = 0;
-	cr_assert_eq(sio_io_set(io, SIO_URGENT), -1,
-	             "sio_io_set(SIO_URGENT) must fail");
-	cr_assert_eq(errno, ENOTSUP, "sio_io_set(SIO_URGENT): errno %d (%s), "
-	             "want ENOTSUP", errno, strerror(errno));
+	cr_assert_eq(sio_io_set(io, SIO_ERROR), -1,
+	             "sio_io_set(SIO_ERROR) must fail: revents only");
+	cr_assert_eq(errno, EINVAL, "sio_io_set(SIO_ERROR): errno %d (%s), "
+	             "want EINVAL", errno, strerror(errno));
 	cr_assert_eq(sio_io_events(io), SIO_READ | SIO_EDGE, "a failed "
 	             "sio_io_set changed the events to %#x", sio_io_events(io));
 
