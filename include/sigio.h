@@ -145,9 +145,17 @@ size_t sio_backends(const char **names, size_t max);
 /*
  * sio_loop_run - wait for events and call the callbacks of ready watchers.
  *
- * SIO_RUN_DEFAULT runs until sio_loop_stop() is called or no active watcher
- * is left (a watcher is active from sio_io_start() until sio_io_stop(), as
- * long as its events are not 0 and its fd was not found closed).
+ * SIO_RUN_DEFAULT runs until sio_loop_stop() is called or nothing active is
+ * left: an fd watcher is active from sio_io_start() until sio_io_stop(), as
+ * long as its events are not 0 and its fd was not found closed; a timer
+ * until it fired (one-shot) or is stopped; a signal watcher until it is
+ * stopped; an async handle until it is freed.
+ *
+ * One iteration, in order: update the cached time, run the timers that are
+ * due, learn what is ready (sleeping, if nothing is, until an fd is ready,
+ * a signal or wake-up arrives, or the next timer is due), then call the
+ * ready fd watchers, the signal watchers whose signal arrived, the async
+ * handles that were sent to, and the timers that fell due meanwhile.
  * SIO_RUN_ONCE blocks until at least one callback ran, or returns at once
  * when no active watcher is left.  SIO_RUN_NOWAIT dispatches what is ready
  * now and returns without blocking.

@@ -103,6 +103,15 @@ poll_wait(sio_loop *loop, int timeout_ms)
 	return 0;
 }
 
+/* sio_loop_fork(): the child has a new self-pipe. */
+static int
+poll_fork(sio_loop *loop)
+{
+	struct poll_state *ps = loop->bstate;
+	ps->fds[0].fd = loop->pipe_rd;
+	return 0;
+}
+
 const struct sio__backend sio__backend_poll = {
 	.name = "poll",
 	.level_triggered = 1,
@@ -110,4 +119,5 @@ const struct sio__backend sio__backend_poll = {
 	.fini = poll_fini,
 	.arm = poll_arm,
 	.wait = poll_wait,
+	.fork = poll_fork,
 };

@@ -122,6 +122,17 @@ select_wait(sio_loop *loop, int timeout_ms)
 	return 0;
 }
 
+/* sio_loop_fork(): the child's new self-pipe must fit an fd_set too. */
+static int
+select_fork(sio_loop *loop)
+{
+	if (loop->pipe_rd >= FD_SETSIZE) {
+		errno = ERANGE;
+		return -1;
+	}
+	return 0;
+}
+
 const struct sio__backend sio__backend_select = {
 	.name = "select",
 	.level_triggered = 1,
@@ -129,4 +140,5 @@ const struct sio__backend sio__backend_select = {
 	.fini = select_fini,
 	.arm = select_arm,
 	.wait = select_wait,
+	.fork = select_fork,
 };

@@ -380,11 +380,12 @@ sio_loop_fork(sio_loop *loop)
 	 * steal the parent's wake-ups. */
 	if (sio__selfpipe_open(&rd, &wr) < 0)
 		return -1;
-	sio__selfpipe_close(&loop->pipe_rd, &loop->pipe_wr);
+	int old_rd = loop->pipe_rd, old_wr = loop->pipe_wr;
 	loop->pipe_rd = rd;
 	loop->pipe_wr = wr;
 	loop->owner_tid = sio__gettid();
-	sio__signals_fork(loop);
+	sio__signals_fork(loop);        /* the handler writes to the new pipe */
+	sio__selfpipe_close(&old_rd, &old_wr);
 	atomic_store(&loop->async_flag, 0);
 	loop->rescan = 1;       /* what happened around the fork is unknown */
 	if (loop->backend->fork != NULL && loop->backend->fork(loop) < 0)

@@ -579,7 +579,7 @@ sio__sd_enter(sio_loop *loop, struct sio__sigdrive *sd)
 int
 sio__sd_fork(sio_loop *loop, struct sio__sigdrive *sd)
 {
-	(void)sd;
+	sd->fb.v[0].fd = loop->pipe_rd;         /* the child's new pipe */
 	for (int fd = 0; fd < loop->nslots; fd++) {
 		struct sio__fdslot *slot = &loop->slots[fd];
 		if (slot->armed && !slot->nosig)
