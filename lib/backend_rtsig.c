@@ -61,44 +61,14 @@ rtsig_fini(sio_loop *loop)
 	loop->bstate = NULL;
 }
 
-static int
-rtsig_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
-{
-	return sio__sd_arm(loop, loop->bstate, fd, old, new_events);
-}
-
-static int
-rtsig_wait(sio_loop *loop, int timeout_ms)
-{
-	return sio__sd_wait(loop, loop->bstate, timeout_ms);
-}
-
-static int
-rtsig_enter(sio_loop *loop)
-{
-	return sio__sd_enter(loop, loop->bstate);
-}
-
-static int
-rtsig_fork(sio_loop *loop)
-{
-	return sio__sd_fork(loop, loop->bstate);
-}
-
-static void
-rtsig_leave(sio_loop *loop)
-{
-	sio__sd_leave(loop, loop->bstate);
-}
-
 const struct sio__backend sio__backend_rtsig = {
 	.name = "rtsig",
 	.level_triggered = 0,
 	.init = rtsig_init,
 	.fini = rtsig_fini,
-	.arm = rtsig_arm,
-	.wait = rtsig_wait,
-	.enter = rtsig_enter,
-	.leave = rtsig_leave,
-	.fork = rtsig_fork,
+	.arm = sio__sd_arm,
+	.wait = sio__sd_wait,
+	.enter = sio__sd_enter,
+	.leave = sio__sd_leave,
+	.fork = sio__sd_fork,
 };

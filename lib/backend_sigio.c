@@ -37,44 +37,14 @@ sigio_fini(sio_loop *loop)
 	loop->bstate = NULL;
 }
 
-static int
-sigio_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
-{
-	return sio__sd_arm(loop, loop->bstate, fd, old, new_events);
-}
-
-static int
-sigio_wait(sio_loop *loop, int timeout_ms)
-{
-	return sio__sd_wait(loop, loop->bstate, timeout_ms);
-}
-
-static int
-sigio_enter(sio_loop *loop)
-{
-	return sio__sd_enter(loop, loop->bstate);
-}
-
-static int
-sigio_fork(sio_loop *loop)
-{
-	return sio__sd_fork(loop, loop->bstate);
-}
-
-static void
-sigio_leave(sio_loop *loop)
-{
-	sio__sd_leave(loop, loop->bstate);
-}
-
 const struct sio__backend sio__backend_sigio = {
 	.name = "sigio",
 	.level_triggered = 0,
 	.init = sigio_init,
 	.fini = sigio_fini,
-	.arm = sigio_arm,
-	.wait = sigio_wait,
-	.enter = sigio_enter,
-	.leave = sigio_leave,
-	.fork = sigio_fork,
+	.arm = sio__sd_arm,
+	.wait = sio__sd_wait,
+	.enter = sio__sd_enter,
+	.leave = sio__sd_leave,
+	.fork = sio__sd_fork,
 };

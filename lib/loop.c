@@ -180,24 +180,6 @@ sio_loop_stop(sio_loop *loop)
 	errno = saved;
 }
 
-/* The poll bits of a real-time signal's si_band, as revents. */
-static unsigned
-revents_from_band(int64_t band)
-{
-	unsigned r = 0;
-	if (band & (POLLIN | POLLRDNORM | POLLMSG))
-		r |= SIO_READ;
-	if (band & (POLLOUT | POLLWRNORM | POLLWRBAND))
-		r |= SIO_WRITE;
-	if (band & POLLHUP)
-		r |= SIO_HUP;
-	if (band & POLLERR)
-		r |= SIO_ERROR;
-	if (band & POLLPRI)
-		r |= SIO_URGENT;
-	return r;
-}
-
 /* A record from the self-pipe, or a signal consumed synchronously. */
 void
 sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec)
@@ -211,7 +193,9 @@ sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec)
 	loop->stats.signals++;
 	if (loop->rtsig_signo != 0 && rec->signo == loop->rtsig_signo) {
 		if (rec->fd >= 0)
-			sio__fd_ready(loop, rec->fd, revents_from_band(rec->band));
+			/* si_band holds poll(2) bits */
+			sio__fd_ready(loop, rec->fd,
+			              sio__revents_from_poll((short)rec->band));
 		else
 			loop->rescan = 1;   /* sent by kill(): names no fd */
 		return;

@@ -251,9 +251,9 @@ disarm_last(sio_loop *loop, int fd, struct sio__fdslot *slot)
 }
 
 int
-sio__sd_arm(sio_loop *loop, struct sio__sigdrive *sd, int fd, unsigned old,
-            unsigned new_events)
+sio__sd_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
 {
+	struct sio__sigdrive *sd = loop->bstate;
 	struct sio__fdslot *slot = sio__slot(loop, fd);
 	if (old == 0 && arm_first(loop, sd, fd) < 0)
 		return -1;
@@ -522,8 +522,9 @@ sio__sd_close(sio_loop *loop, struct sio__sigdrive *sd)
 
 /* Take what the kernel queued, check, and sleep only if nothing is ready. */
 int
-sio__sd_wait(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms)
+sio__sd_wait(sio_loop *loop, int timeout_ms)
 {
+	struct sio__sigdrive *sd = loop->bstate;
 	if (drain(loop, sd) < 0 || check(loop, sd, 1) < 0)
 		return -1;
 	/* Ready: from this check, or from records drained before it. */
@@ -555,8 +556,9 @@ adopt(sio_loop *loop, struct sio__sigdrive *sd)
 /* A run begins: if another thread than before runs the loop, make it the
  * owner of every fd so that signals follow it; block the signals. */
 int
-sio__sd_enter(sio_loop *loop, struct sio__sigdrive *sd)
+sio__sd_enter(sio_loop *loop)
 {
+	struct sio__sigdrive *sd = loop->bstate;
 	pid_t tid = sio__gettid();
 	if (tid != loop->owner_tid) {
 		loop->owner_tid = tid;
@@ -577,8 +579,9 @@ sio__sd_enter(sio_loop *loop, struct sio__sigdrive *sd)
 /* sio_loop_fork(): the fds armed so far are the parent's until the child
  * runs the loop; whatever the child stops before that stays the parent's. */
 int
-sio__sd_fork(sio_loop *loop, struct sio__sigdrive *sd)
+sio__sd_fork(sio_loop *loop)
 {
+	struct sio__sigdrive *sd = loop->bstate;
 	sd->fb.v[0].fd = loop->pipe_rd;         /* the child's new pipe */
 	for (int fd = 0; fd < loop->nslots; fd++) {
 		struct sio__fdslot *slot = &loop->slots[fd];
@@ -590,8 +593,7 @@ sio__sd_fork(sio_loop *loop, struct sio__sigdrive *sd)
 }
 
 void
-sio__sd_leave(sio_loop *loop, struct sio__sigdrive *sd)
+sio__sd_leave(sio_loop *loop)
 {
-	(void)sd;
 	sio__signals_restore(loop);
 }

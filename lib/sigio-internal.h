@@ -258,12 +258,12 @@ struct sio__sigdrive {
 };
 int sio__sd_open(sio_loop *loop, struct sio__sigdrive *sd, int setsig);
 void sio__sd_close(sio_loop *loop, struct sio__sigdrive *sd);
-int sio__sd_arm(sio_loop *loop, struct sio__sigdrive *sd, int fd,
-                unsigned old, unsigned new_events);
-int sio__sd_wait(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms);
-int sio__sd_enter(sio_loop *loop, struct sio__sigdrive *sd);
-int sio__sd_fork(sio_loop *loop, struct sio__sigdrive *sd);
-void sio__sd_leave(sio_loop *loop, struct sio__sigdrive *sd);
+/* The backend table's members, for a loop whose bstate is a sigdrive. */
+int sio__sd_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events);
+int sio__sd_wait(sio_loop *loop, int timeout_ms);
+int sio__sd_enter(sio_loop *loop);
+void sio__sd_leave(sio_loop *loop);
+int sio__sd_fork(sio_loop *loop);
 
 /* timer.c */
 size_t sio__timers_run(sio_loop *loop);       /* callbacks run */
