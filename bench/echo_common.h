@@ -1,0 +1,93 @@
+/*
+ * echo_common.h - what every echo server of the benchmark shares, so that
+ * they differ only in the event loop: the buffer size, the listening socket
+ * (127.0.0.1, backlog SOMAXCONN, nonblocking), the accept strategy (accept4
+ * until EAGAIN each time the listener is readable, TCP_NODELAY on every
+ * connection) and the command line (--port=N, 0 for any; the server prints
+ * "port=N" on stdout once it listens).
+ *
+ * The echo itself is the same everywhere and written out in each server:
+ * read up to ECHO_BUF bytes, write them back; only when that write comes up
+ * short, stop reading and watch for writability until the rest is out.
+ */
+#ifndef ECHO_COMMON_H
+#define ECHO_COMMON_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ECHO_BUF 65536           /* read buffer of one connection */
+
+/* --port=N from the command line (0 if absent); other arguments starting
+ * with `extra` are left to the caller, anything else is a usage error. */
+static inline int
+echo_port(int argc, char **argv, const char *extra, const char *usage)
+{
+	int port = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "--port=", 7) == 0)
+			port = atoi(argv[i] + 7);
+		else if (extra == NULL || strncmp(argv[i], extra, strlen(extra)) != 0) {
+			fprintf(stderr, "usage: %s\n", usage);
+			exit(2);
+		}
+	}
+	return port;
+}
+
+/* A nonblocking listener on 127.0.0.1:port; prints "port=N".  Exits on
+ * failure: these are benchmark programs. */
+static inline int
+echo_listen(int port)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int one = 1;
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+	                          .sin_port = htons((uint16_t)port),
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof sa;
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    listen(fd, SOMAXCONN) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+		perror("echo: listen");
+		exit(1);
+	}
+	printf("port=%d\n", ntohs(sa.sin_port));
+	fflush(stdout);
+	return fd;
+}
+
+/* One pending connection, nonblocking with TCP_NODELAY, or -1 when there
+ * is none left (EAGAIN) or accept failed. */
+static inline int
+echo_accept(int lfd)
+{
+	int fd;
+	do
+		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd >= 0) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	}
+	return fd;
+}
+
+#endif /* ECHO_COMMON_H */

@@ -1,0 +1,113 @@
+/*
+ * echo_epoll - the reference: an echo server on a bare level-triggered
+ * epoll loop, with no library in between.  See echo_common.h for what all
+ * the echo servers share.
+ *
+ * Usage: echo_epoll [--port=N]
+ */
+#include "config.h"
+
+#include <sys/epoll.h>
+
+#include "echo_common.h"
+
+struct conn {
+	int fd;
+	size_t off, len;         /* bytes of buf still to write back */
+	char buf[ECHO_BUF];
+};
+
+static int epfd;
+
+static void
+conn_close(struct conn *c)
+{
+	close(c->fd);            /* also leaves the epoll set */
+	free(c);
+}
+
+static void
+want(struct conn *c, unsigned events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = c };
+	epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void
+on_read(struct conn *c)
+{
+	ssize_t n = read(c->fd, c->buf, sizeof c->buf);
+	if (n <= 0) {
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			conn_close(c);
+		return;
+	}
+	ssize_t w = write(c->fd, c->buf, (size_t)n);
+	if (w < 0 && errno != EAGAIN) {
+		conn_close(c);
+		return;
+	}
+	if (w < n) {
+		c->off = w < 0 ? 0 : (size_t)w;
+		c->len = (size_t)n;
+		want(c, EPOLLOUT);
+	}
+}
+
+static void
+on_write(struct conn *c)
+{
+	ssize_t w = write(c->fd, c->buf + c->off, c->len - c->off);
+	if (w < 0) {
+		if (errno != EAGAIN)
+			conn_close(c);
+		return;
+	}
+	c->off += (size_t)w;
+	if (c->off == c->len)
+		want(c, EPOLLIN);
+}
+
+int
+main(int argc, char **argv)
+{
+	int lfd = echo_listen(echo_port(argc, argv, NULL, "echo_epoll [--port=N]"));
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev) < 0) {
+		perror("echo_epoll: epoll");
+		return 1;
+	}
+	struct epoll_event evs[512];
+	for (;;) {
+		int n = epoll_wait(epfd, evs, 512, -1);
+		if (n < 0 && errno != EINTR) {
+			perror("echo_epoll: epoll_wait");
+			return 1;
+		}
+		for (int i = 0; i < n; i++) {
+			struct conn *c = evs[i].data.ptr;
+			if (c == NULL) {        /* the listener */
+				int fd;
+				while ((fd = echo_accept(lfd)) >= 0) {
+					c = malloc(sizeof *c);
+					if (c == NULL) {
+						close(fd);
+						continue;
+					}
+					c->fd = fd;
+					c->off = c->len = 0;
+					struct epoll_event cev = { .events = EPOLLIN, .data.ptr = c };
+					if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &cev) < 0) {
+						close(fd);
+						free(c);
+					}
+				}
+			} else if (c->len > c->off) {
+				on_write(c);
+			} else {
+				on_read(c);
+			}
+		}
+	}
+}

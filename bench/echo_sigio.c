@@ -1,0 +1,129 @@
+/*
+ * echo_sigio - an echo server on raw sio_io watchers, for any backend.
+ * See echo_common.h for what all the echo servers share.
+ *
+ * On SIGTERM or SIGINT it prints the loop's counters on stderr and exits,
+ * so that a benchmark run can tell signals, callbacks and iterations per
+ * request.
+ *
+ * Usage: echo_sigio [--backend=rtsig|sigio|poll|select|auto] [--port=N]
+ */
+#include "config.h"
+
+#include "sigio.h"
+#include "echo_common.h"
+
+struct conn {
+	sio_io *io;
+	int fd;
+	size_t off, len;         /* bytes of buf still to write back */
+	char buf[ECHO_BUF];
+};
+
+static void
+conn_close(struct conn *c)
+{
+	sio_io_stop(c->io);
+	close(c->fd);
+	free(c);
+}
+
+static void
+on_conn(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct conn *c = arg;
+	if (c->len > c->off) {                  /* finishing a short write */
+		ssize_t w = write(fd, c->buf + c->off, c->len - c->off);
+		if (w < 0) {
+			if (errno != EAGAIN)
+				conn_close(c);
+			return;
+		}
+		c->off += (size_t)w;
+		if (c->off == c->len)
+			sio_io_set(io, SIO_READ);
+		return;
+	}
+	ssize_t n = read(fd, c->buf, sizeof c->buf);
+	if (n <= 0) {
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			conn_close(c);
+		return;
+	}
+	ssize_t w = write(fd, c->buf, (size_t)n);
+	if (w < 0 && errno != EAGAIN) {
+		conn_close(c);
+		return;
+	}
+	if (w < n) {
+		c->off = w < 0 ? 0 : (size_t)w;
+		c->len = (size_t)n;
+		sio_io_set(io, SIO_WRITE);
+	}
+}
+
+static void
+on_listen(sio_io *io, int lfd, unsigned revents, void *arg)
+{
+	sio_loop *loop = arg;
+	int fd;
+	while ((fd = echo_accept(lfd)) >= 0) {
+		struct conn *c = malloc(sizeof *c);
+		if (c == NULL) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->off = c->len = 0;
+		c->io = sio_io_start(loop, fd, SIO_READ, on_conn, c);
+		if (c->io == NULL) {    /* select: fd >= FD_SETSIZE (ERANGE) */
+			close(fd);
+			free(c);
+		}
+	}
+}
+
+static void
+on_term(sio_signal *s, int signo, unsigned count, void *arg)
+{
+	sio_loop_stop(arg);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *backend = NULL;
+	for (int i = 1; i < argc; i++)
+		if (strncmp(argv[i], "--backend=", 10) == 0)
+			backend = argv[i] + 10;
+	int lfd = echo_listen(echo_port(argc, argv, "--backend=",
+	                      "echo_sigio [--backend=NAME] [--port=N]"));
+	sio_loop *loop = sio_loop_new(backend);
+	if (loop == NULL) {
+		fprintf(stderr, "echo_sigio: backend %s: %s\n",
+		        backend ? backend : "auto", strerror(errno));
+		return 1;
+	}
+	if (sio_io_start(loop, lfd, SIO_READ, on_listen, loop) == NULL ||
+	    sio_signal_start(loop, SIGTERM, on_term, loop) == NULL ||
+	    sio_signal_start(loop, SIGINT, on_term, loop) == NULL) {
+		perror("echo_sigio: start");
+		return 1;
+	}
+	if (sio_loop_run(loop, SIO_RUN_DEFAULT) < 0) {
+		perror("echo_sigio: run");
+		return 1;
+	}
+	struct sio_stats st;
+	sio_loop_stats(loop, &st);
+	fprintf(stderr, "echo_sigio %s: signals=%llu wakeups=%llu rescans=%llu "
+	        "pipe_overflows=%llu queue_overflows=%llu callbacks=%llu "
+	        "iterations=%llu sleeps=%llu\n", sio_loop_backend(loop),
+	        (unsigned long long)st.signals, (unsigned long long)st.wakeups,
+	        (unsigned long long)st.rescans,
+	        (unsigned long long)st.pipe_overflows,
+	        (unsigned long long)st.queue_overflows,
+	        (unsigned long long)st.callbacks,
+	        (unsigned long long)st.iterations, (unsigned long long)st.sleeps);
+	return 0;
+}
