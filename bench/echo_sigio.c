@@ -96,14 +96,15 @@ main(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (strncmp(argv[i], "--backend=", 10) == 0)
 			backend = argv[i] + 10;
-	int lfd = echo_listen(echo_port(argc, argv, "--backend=",
-	                      "echo_sigio [--backend=NAME] [--port=N]"));
+	int port = echo_port(argc, argv, "--backend=",
+	                     "echo_sigio [--backend=NAME] [--port=N]");
 	sio_loop *loop = sio_loop_new(backend);
 	if (loop == NULL) {
 		fprintf(stderr, "echo_sigio: backend %s: %s\n",
 		        backend ? backend : "auto", strerror(errno));
 		return 1;
 	}
+	int lfd = echo_listen(port);
 	if (sio_io_start(loop, lfd, SIO_READ, on_listen, loop) == NULL ||
 	    sio_signal_start(loop, SIGTERM, on_term, loop) == NULL ||
 	    sio_signal_start(loop, SIGINT, on_term, loop) == NULL) {

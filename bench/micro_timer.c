@@ -152,7 +152,7 @@ main(int argc, char **argv)
 		}
 	printf("# timers: %zu per round, median of %d rounds (backend %s)\n",
 	       count, rounds, sio_loop_backend(loop));
-	printf("%-8s %12s %14s\n", "pattern", "total ms", "ns per pair");
+	printf("%-8s %12s %14s\n", "pattern", "total ms", "ns each");
 	for (int p = 0; p < 3; p++) {
 		qsort(secs[p], (size_t)rounds, sizeof(double), cmp_double);
 		double s = secs[p][rounds / 2];
