@@ -4,7 +4,7 @@
  * (127.0.0.1, backlog SOMAXCONN, nonblocking), the accept strategy (accept4
  * until EAGAIN each time the listener is readable, TCP_NODELAY on every
  * connection) and the command line (--port=N, 0 for any; the server prints
- * "port=N" on stdout once it listens).
+ * "port=N" on stdout once it listens; --buf=N reads at most N bytes).
  *
  * The echo itself is the same everywhere and written out in each server:
  * read up to ECHO_BUF bytes, write them back; only when that write comes up
@@ -27,16 +27,28 @@
 
 #define ECHO_BUF 65536           /* read buffer of one connection */
 
-/* --port=N from the command line (0 if absent); other arguments starting
- * with `extra` are left to the caller, anything else is a usage error. */
+/* Bytes one read asks for: ECHO_BUF, or less with --buf=N (to show what a
+ * small buffer costs a loop: more reads, more iterations per message). */
+static size_t echo_buf = ECHO_BUF;
+
+/* --port=N from the command line (0 if absent) and --buf=N; other
+ * arguments starting with `extra` are left to the caller, anything else is
+ * a usage error. */
 static inline int
 echo_port(int argc, char **argv, const char *extra, const char *usage)
 {
 	int port = 0;
 	for (int i = 1; i < argc; i++) {
-		if (strncmp(argv[i], "--port=", 7) == 0)
+		if (strncmp(argv[i], "--port=", 7) == 0) {
 			port = atoi(argv[i] + 7);
-		else if (extra == NULL || strncmp(argv[i], extra, strlen(extra)) != 0) {
+		} else if (strncmp(argv[i], "--buf=", 6) == 0) {
+			long b = atol(argv[i] + 6);
+			if (b < 1 || b > ECHO_BUF) {
+				fprintf(stderr, "--buf: 1 to %d\n", ECHO_BUF);
+				exit(2);
+			}
+			echo_buf = (size_t)b;
+		} else if (extra == NULL || strncmp(argv[i], extra, strlen(extra)) != 0) {
 			fprintf(stderr, "usage: %s\n", usage);
 			exit(2);
 		}

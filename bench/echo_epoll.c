@@ -3,7 +3,7 @@
  * epoll loop, with no library in between.  See echo_common.h for what all
  * the echo servers share.
  *
- * Usage: echo_epoll [--port=N]
+ * Usage: echo_epoll [--port=N] [--buf=N]
  */
 #include "config.h"
 
@@ -36,7 +36,7 @@ want(struct conn *c, unsigned events)
 static void
 on_read(struct conn *c)
 {
-	ssize_t n = read(c->fd, c->buf, sizeof c->buf);
+	ssize_t n = read(c->fd, c->buf, echo_buf);
 	if (n <= 0) {
 		if (n == 0 || (errno != EAGAIN && errno != EINTR))
 			conn_close(c);
@@ -71,7 +71,7 @@ on_write(struct conn *c)
 int
 main(int argc, char **argv)
 {
-	int lfd = echo_listen(echo_port(argc, argv, NULL, "echo_epoll [--port=N]"));
+	int lfd = echo_listen(echo_port(argc, argv, NULL, "echo_epoll [--port=N] [--buf=N]"));
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	if (epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, lfd, &ev) < 0) {

@@ -3,7 +3,7 @@
  * with one ev_io per connection.  See echo_common.h for what all the echo
  * servers share.
  *
- * Usage: echo_libev [--port=N]
+ * Usage: echo_libev [--port=N] [--buf=N]
  */
 #include "config.h"
 
@@ -50,7 +50,7 @@ on_conn(struct ev_loop *loop, ev_io *w, int revents)
 			want(loop, c, EV_READ);
 		return;
 	}
-	ssize_t n = read(w->fd, c->buf, sizeof c->buf);
+	ssize_t n = read(w->fd, c->buf, echo_buf);
 	if (n <= 0) {
 		if (n == 0 || (errno != EAGAIN && errno != EINTR))
 			conn_close(loop, c);
@@ -87,7 +87,7 @@ on_listen(struct ev_loop *loop, ev_io *w, int revents)
 int
 main(int argc, char **argv)
 {
-	int lfd = echo_listen(echo_port(argc, argv, NULL, "echo_libev [--port=N]"));
+	int lfd = echo_listen(echo_port(argc, argv, NULL, "echo_libev [--port=N] [--buf=N]"));
 	struct ev_loop *loop = ev_default_loop(0);
 	if (loop == NULL) {
 		fprintf(stderr, "echo_libev: no loop\n");

@@ -4,7 +4,7 @@
  * the others use raw watchers, not buffered streams).  See echo_common.h for
  * what all the echo servers share.
  *
- * Usage: echo_libevent [--port=N]
+ * Usage: echo_libevent [--port=N] [--buf=N]
  */
 #include "config.h"
 
@@ -56,7 +56,7 @@ on_conn(evutil_socket_t fd, short what, void *arg)
 			want(c, EV_READ);
 		return;
 	}
-	ssize_t n = read(fd, c->buf, sizeof c->buf);
+	ssize_t n = read(fd, c->buf, echo_buf);
 	if (n <= 0) {
 		if (n == 0 || (errno != EAGAIN && errno != EINTR))
 			conn_close(c);
@@ -97,7 +97,7 @@ on_listen(evutil_socket_t lfd, short what, void *arg)
 int
 main(int argc, char **argv)
 {
-	int lfd = echo_listen(echo_port(argc, argv, NULL, "echo_libevent [--port=N]"));
+	int lfd = echo_listen(echo_port(argc, argv, NULL, "echo_libevent [--port=N] [--buf=N]"));
 	base = event_base_new();
 	struct event *lev = base ? event_new(base, lfd, EV_READ | EV_PERSIST,
 	                                     on_listen, NULL) : NULL;

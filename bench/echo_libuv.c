@@ -6,7 +6,7 @@
  * listener is the shared one (echo_common.h) handed to uv_tcp_open(); libuv
  * accepts until EAGAIN, as the others do.
  *
- * Usage: echo_libuv [--port=N]
+ * Usage: echo_libuv [--port=N] [--buf=N]
  */
 #include "config.h"
 
@@ -32,7 +32,7 @@ static void
 on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = (struct conn *)h;
-	*buf = uv_buf_init(c->buf, sizeof c->buf);
+	*buf = uv_buf_init(c->buf, (unsigned)echo_buf);
 }
 
 static void
@@ -93,7 +93,7 @@ on_connection(uv_stream_t *server, int status)
 int
 main(int argc, char **argv)
 {
-	int lfd = echo_listen(echo_port(argc, argv, NULL, "echo_libuv [--port=N]"));
+	int lfd = echo_listen(echo_port(argc, argv, NULL, "echo_libuv [--port=N] [--buf=N]"));
 	uv_loop_t *loop = uv_default_loop();
 	uv_tcp_t server;
 	int rc;

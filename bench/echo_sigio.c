@@ -6,7 +6,7 @@
  * so that a benchmark run can tell signals, callbacks and iterations per
  * request.
  *
- * Usage: echo_sigio [--backend=rtsig|sigio|poll|select|auto] [--port=N]
+ * Usage: echo_sigio [--backend=rtsig|sigio|poll|select|auto] [--port=N] [--buf=N]
  */
 #include "config.h"
 
@@ -44,7 +44,7 @@ on_conn(sio_io *io, int fd, unsigned revents, void *arg)
 			sio_io_set(io, SIO_READ);
 		return;
 	}
-	ssize_t n = read(fd, c->buf, sizeof c->buf);
+	ssize_t n = read(fd, c->buf, echo_buf);
 	if (n <= 0) {
 		if (n == 0 || (errno != EAGAIN && errno != EINTR))
 			conn_close(c);
@@ -97,7 +97,7 @@ main(int argc, char **argv)
 		if (strncmp(argv[i], "--backend=", 10) == 0)
 			backend = argv[i] + 10;
 	int port = echo_port(argc, argv, "--backend=",
-	                     "echo_sigio [--backend=NAME] [--port=N]");
+	                     "echo_sigio [--backend=NAME] [--port=N] [--buf=N]");
 	sio_loop *loop = sio_loop_new(backend);
 	if (loop == NULL) {
 		fprintf(stderr, "echo_sigio: backend %s: %s\n",
