@@ -23,7 +23,9 @@
  *   conns=... size=... depth=... secs=... server_cpu_ns=... client_cpu_ns=...
  * (client_cpu_ns: the load generator's own CPU time over the window; on
  * loopback it includes the kernel's delivery of what it sends, signals to
- * a signal-driven server included.)
+ * a signal-driven server included.  server_wait_ns, client_wait_ns: time
+ * either was runnable but waited for its CPU, that is, how much other
+ * work on the machine got in the way of this measurement.)
  * Exit status 0, or 1 if any error happened (a mismatch, a reset, a
  * connection that failed), 2 for bad usage.
  *
@@ -252,12 +254,14 @@ pump_in(struct conn *c)
 		pump_out(c);
 }
 
-/* CPU time of process `pid` so far, in ns, or 0 if it cannot be read. */
+/* CPU time of process `pid` so far, in ns, or 0 if it cannot be read;
+ * with `wait`, the time its threads spent runnable but waiting for a CPU
+ * (schedstat's second field: how much other work got in the way). */
 static uint64_t
-proc_cpu_ns(pid_t pid)
+proc_cpu_ns(pid_t pid, uint64_t *wait)
 {
 	char path[64];
-	uint64_t sum = 0;
+	uint64_t sum = 0, waited = 0;
 	int found = 0;
 	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
 	DIR *d = opendir(path);
@@ -270,10 +274,11 @@ proc_cpu_ns(pid_t pid)
 			snprintf(p2, sizeof p2, "/proc/%d/task/%s/schedstat", (int)pid,
 			         e->d_name);
 			FILE *f = fopen(p2, "r");
-			unsigned long long run;
+			unsigned long long run, delay;
 			if (f != NULL) {
-				if (fscanf(f, "%llu", &run) == 1) {
+				if (fscanf(f, "%llu %llu", &run, &delay) == 2) {
 					sum += run;
+					waited += delay;
 					found = 1;
 				}
 				fclose(f);
@@ -281,6 +286,8 @@ proc_cpu_ns(pid_t pid)
 		}
 		closedir(d);
 	}
+	if (wait != NULL)
+		*wait = waited;
 	if (found)
 		return sum;
 	/* No schedstat: clock ticks of /proc/PID/stat, fields 14 and 15. */
@@ -461,18 +468,21 @@ main(int argc, char **argv)
 	uint64_t t_measure = t0 + (uint64_t)(warmup * 1e9);
 	uint64_t t_end = t_measure + (uint64_t)(duration * 1e9);
 	uint64_t cpu0 = 0, cpu1 = 0, m0 = 0, m1 = 0, self0 = 0, self1 = 0;
+	uint64_t swait0 = 0, swait1 = 0, cwait0 = 0, cwait1 = 0;
 	if (warmup == 0) {
 		measuring = 1;
 		m0 = t0;
-		cpu0 = pid ? proc_cpu_ns(pid) : 0;
+		cpu0 = pid ? proc_cpu_ns(pid, &swait0) : 0;
 		self0 = self_cpu_ns();
+		proc_cpu_ns(getpid(), &cwait0);
 	}
 	for (;;) {
 		uint64_t t = now_ns();
 		if (!measuring && t >= t_measure) {
 			measuring = 1;
-			cpu0 = pid ? proc_cpu_ns(pid) : 0;
+			cpu0 = pid ? proc_cpu_ns(pid, &swait0) : 0;
 			self0 = self_cpu_ns();
+			proc_cpu_ns(getpid(), &cwait0);
 			m0 = now_ns();
 		}
 		if (t >= t_end)
@@ -497,11 +507,14 @@ main(int argc, char **argv)
 		}
 	}
 	m1 = now_ns();
-	cpu1 = pid ? proc_cpu_ns(pid) : 0;
+	cpu1 = pid ? proc_cpu_ns(pid, &swait1) : 0;
 	self1 = self_cpu_ns();
+	proc_cpu_ns(getpid(), &cwait1);
 	if (!measuring) {
 		m0 = m1;
 		self0 = self1;
+		swait0 = swait1;
+		cwait0 = cwait1;
 	}
 
 	/* Reset, not FIN: no TIME_WAIT left behind for the next run. */
@@ -515,12 +528,14 @@ main(int argc, char **argv)
 	double secs = (double)(m1 - m0) / 1e9;
 	printf("rps=%.0f p50_us=%.1f p99_us=%.1f requests=%llu bytes=%llu "
 	       "errors=%llu conns=%d size=%zu depth=%d secs=%.3f server_cpu_ns=%llu "
-	       "client_cpu_ns=%llu\n",
+	       "client_cpu_ns=%llu server_wait_ns=%llu client_wait_ns=%llu\n",
 	       secs > 0 ? (double)requests / secs : 0.0, percentile(0.50),
 	       percentile(0.99), (unsigned long long)requests,
 	       (unsigned long long)bytes_moved, (unsigned long long)errors,
 	       nconns, msg_size, depth, secs,
 	       (unsigned long long)(cpu1 > cpu0 ? cpu1 - cpu0 : 0),
-	       (unsigned long long)(self1 - self0));
+	       (unsigned long long)(self1 - self0),
+	       (unsigned long long)(swait1 > swait0 ? swait1 - swait0 : 0),
+	       (unsigned long long)(cwait1 > cwait0 ? cwait1 - cwait0 : 0));
 	return errors ? 1 : 0;
 }
