@@ -8,7 +8,8 @@
  *
  * TCP's rule, which the reading callback follows: a read stops at the
  * mark, and reading in band past the mark discards an urgent byte not yet
- * read.  So at the mark the callback reads the urgent byte first.
+ * read.  So at the mark the callback reads no further in band until its
+ * SIO_URGENT call has read the urgent byte.
  */
 #include "config.h"
 
@@ -95,11 +96,12 @@ urg_cb(sio_io *io, int fd, unsigned revents, void *arg)
 			u->mark_mismatch++;
 		if (mark == 1) {
 			u->at_mark++;
-			/* Past the mark the urgent byte would be lost. */
+			/* Past the mark the urgent byte would be lost: leave it
+			 * to the SIO_URGENT call, which must come (POLLPRI
+			 * stays up while the byte is unread).  So the byte is
+			 * only ever read because SIO_URGENT was reported. */
 			if (!u->got_urgent)
-				try_urgent(u, fd);
-			if (!u->got_urgent)
-				return;         /* SIO_URGENT will come */
+				return;
 		}
 		n = read(fd, u->inband + u->n, sizeof(u->inband) - u->n);
 		if (n > 0) {
