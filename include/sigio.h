@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -415,6 +416,189 @@ int sio_urgent_read(int fd, unsigned char *byte);
 /* sio_at_mark - whether the next byte to read in band is the one that
  * followed the urgent byte (sockatmark()): 1, 0, or -1 with errno. */
 int sio_at_mark(int fd);
+
+/* ---- the stream layer: listeners, streams, datagrams ------------------------
+ *
+ * A small buffered layer over the API above (it uses nothing else), for
+ * what libevent's evconnlistener and bufferevent and libuv's uv_tcp and
+ * uv_stream do.  Sockets it makes are nonblocking and close-on-exec, and it
+ * never raises SIGPIPE (MSG_NOSIGNAL, or SO_NOSIGPIPE where that is what
+ * the platform has).
+ */
+
+/* A listening endpoint: every socket bound for one (host, service) or
+ * path.  Opaque. */
+typedef struct sio_listener sio_listener;
+
+/* A new connection: `fd` is nonblocking and close-on-exec and now belongs
+ * to the callback (wrap it in sio_stream_new(), or close it).  `peer` is
+ * the peer's address (for a Unix socket often unnamed: peerlen small). */
+typedef void (*sio_accept_cb)(sio_listener *l, int fd, const struct sockaddr *peer,
+                              socklen_t peerlen, void *arg);
+
+/* Flags for sio_listen_tcp(), sio_listen_unix() and sio_dgram_bind(). */
+enum {
+	SIO_LISTEN_REUSEPORT = 0x1   /* SO_REUSEPORT: several loops or processes
+	                                share the port */
+};
+
+/*
+ * sio_listen_tcp - bind and listen on every address getaddrinfo() gives for
+ * (host, service) with AI_PASSIVE: IPv4 and IPv6 (IPv6 sockets are
+ * IPV6_V6ONLY, so that both families can be bound on one port), with
+ * SO_REUSEADDR.  `host` NULL means every local address; `service` is a
+ * port number or a service name, "0" letting the kernel choose.  Each
+ * connection is accepted in a loop (accept4: nonblocking, close-on-exec)
+ * and handed to `cb`.  When the process runs out of fds (EMFILE, ENFILE)
+ * the listener keeps serving: it gives up a reserved fd to accept and close
+ * the waiting connection (counted as refused), and if even that fails it
+ * pauses accepting for 100 ms instead of spinning.
+ *
+ * Returns the listener, or NULL with errno (EINVAL for bad arguments;
+ * getaddrinfo's failures as EADDRNOTAVAIL, with the message in
+ * sio_listener_error(); EADDRINUSE; ...).  Nothing stays bound on failure.
+ */
+sio_listener *sio_listen_tcp(sio_loop *loop, const char *host, const char *service,
+                             int flags, sio_accept_cb cb, void *arg);
+
+/*
+ * sio_listen_unix - the same for a Unix-domain path, `type` SOCK_STREAM or
+ * SOCK_SEQPACKET.  A socket file already at `path` is replaced only if
+ * nothing listens on it (a connect() is refused); otherwise EADDRINUSE.  The
+ * file is removed by sio_listener_free().
+ */
+sio_listener *sio_listen_unix(sio_loop *loop, const char *path, int type, int flags,
+                              sio_accept_cb cb, void *arg);
+
+/* sio_listener_count - how many sockets the listener has bound. */
+size_t sio_listener_count(const sio_listener *l);
+
+/* sio_listener_fd - the i-th bound socket, or -1. */
+int sio_listener_fd(const sio_listener *l, size_t i);
+
+/* sio_listener_address - the i-th bound address as text: "127.0.0.1:PORT",
+ * "[::1]:PORT" (the real port, from getsockname) or the path.  Returns
+ * `buf`, or NULL with errno (EINVAL, ENOSPC when `len` is too small). */
+char *sio_listener_address(const sio_listener *l, size_t i, char *buf, size_t len);
+
+/* sio_listener_refused - connections accepted and closed at once because
+ * the process was out of fds. */
+uint64_t sio_listener_refused(const sio_listener *l);
+
+/* sio_listener_free - stop accepting, close every socket, remove the Unix
+ * socket file it created.  NULL is ignored. */
+void sio_listener_free(sio_listener *l);
+
+/* A buffered nonblocking connection.  Opaque. */
+typedef struct sio_stream sio_stream;
+
+/* Bytes read; valid during the call only. */
+typedef void (*sio_stream_read_cb)(sio_stream *s, const void *data, size_t len,
+                                   void *arg);
+
+/* Why a stream closed. */
+enum {
+	SIO_CLOSE_EOF = 1,    /* the peer shut its side down, and our queue was
+	                         delivered (or we had shut ours too) */
+	SIO_CLOSE_RESET,      /* the peer reset the connection (ECONNRESET,
+	                         EPIPE) */
+	SIO_CLOSE_ERROR,      /* another error: `err` says which */
+	SIO_CLOSE_LOCAL       /* sio_stream_close() */
+};
+
+/* The stream is closed: its fd is closed and the stream freed when this
+ * returns.  `err` is the errno behind SIO_CLOSE_RESET/ERROR, else 0. */
+typedef void (*sio_stream_close_cb)(sio_stream *s, int reason, int err, void *arg);
+
+/* Urgent byte received (TCP MSG_OOB). */
+typedef void (*sio_stream_urgent_cb)(sio_stream *s, unsigned char byte, int at_mark,
+                                     void *arg);
+
+/*
+ * sio_stream_new - take `fd` (a connected stream socket or pipe) and watch
+ * it: `on_read` gets what arrives, `on_close` is called once when the
+ * stream ends, for whatever reason.  The stream owns the fd from now on.
+ * The default watermarks are 64 KiB high, 16 KiB low (see
+ * sio_stream_set_watermarks).  Returns the stream, or NULL with errno.
+ */
+sio_stream *sio_stream_new(sio_loop *loop, int fd, sio_stream_read_cb on_read,
+                           sio_stream_close_cb on_close, void *arg);
+
+/*
+ * sio_stream_write - queue `len` bytes (copied) and write as much as the
+ * socket takes now; the rest goes out, coalesced with writev(), as the peer
+ * reads.  Returns 0, or -1 with errno: EPIPE after sio_stream_shutdown() or
+ * once the stream failed.  While more than the high watermark is queued,
+ * the stream stops reading from its own fd (an echo whose peer does not
+ * read is throttled, not buffered without bound) until the queue falls
+ * below the low watermark.
+ */
+int sio_stream_write(sio_stream *s, const void *data, size_t len);
+
+/* sio_stream_shutdown - shutdown(SHUT_WR) once everything queued is
+ * written.  Reading goes on until the peer's EOF.  Returns 0 or -1/errno. */
+int sio_stream_shutdown(sio_stream *s);
+
+/* sio_stream_close - close now, dropping what is queued; on_close runs with
+ * SIO_CLOSE_LOCAL (from the loop, not inside this call).  Safe from any
+ * callback of the stream. */
+void sio_stream_close(sio_stream *s);
+
+/* sio_stream_set_watermarks - the queue size that pauses reading (high) and
+ * the one that resumes it (low < high).  Returns 0 or -1 with EINVAL. */
+int sio_stream_set_watermarks(sio_stream *s, size_t low, size_t high);
+
+/* sio_stream_on_urgent - have TCP urgent bytes delivered to `cb` (SIO_URGENT
+ * is watched from now on); NULL stops it. */
+int sio_stream_on_urgent(sio_stream *s, sio_stream_urgent_cb cb);
+
+/* sio_stream_queued - bytes waiting to be written. */
+size_t sio_stream_queued(const sio_stream *s);
+
+/* sio_stream_fd - the stream's fd. */
+int sio_stream_fd(const sio_stream *s);
+
+/* A datagram socket (UDP, or a Unix SOCK_DGRAM/SEQPACKET socket) watched
+ * for whole messages.  Opaque. */
+typedef struct sio_dgram sio_dgram;
+
+/* One datagram: `truncated` is 1 when it was longer than the receive
+ * buffer (MSG_TRUNC) and `len` is then what fit. */
+typedef void (*sio_dgram_cb)(sio_dgram *d, const void *data, size_t len,
+                             const struct sockaddr *from, socklen_t fromlen,
+                             int truncated, void *arg);
+
+/*
+ * sio_dgram_bind - bind UDP sockets on what getaddrinfo gives for (host,
+ * service), as sio_listen_tcp does, and deliver each datagram to `cb`.
+ * `bufsize` is the largest datagram received whole (0: 65,536).  Returns
+ * the object, or NULL with errno.
+ */
+sio_dgram *sio_dgram_bind(sio_loop *loop, const char *host, const char *service,
+                          int flags, size_t bufsize, sio_dgram_cb cb, void *arg);
+
+/* sio_dgram_new - the same on a socket you made (it now belongs to the
+ * object). */
+sio_dgram *sio_dgram_new(sio_loop *loop, int fd, size_t bufsize, sio_dgram_cb cb,
+                         void *arg);
+
+/* sio_dgram_send - send one datagram (sendmsg) from the socket that
+ * received `to`'s (or the first one, when `to` is NULL: a connected
+ * socket).  Returns 0, or -1 with errno (EAGAIN: the socket buffer is
+ * full and the datagram was dropped, as UDP would; EMSGSIZE). */
+int sio_dgram_send(sio_dgram *d, const void *data, size_t len,
+                   const struct sockaddr *to, socklen_t tolen);
+
+/* sio_dgram_count / sio_dgram_fd / sio_dgram_address - as for listeners. */
+size_t sio_dgram_count(const sio_dgram *d);
+int sio_dgram_fd(const sio_dgram *d, size_t i);
+char *sio_dgram_address(const sio_dgram *d, size_t i, char *buf, size_t len);
+
+/* sio_dgram_truncated - datagrams that arrived truncated. */
+uint64_t sio_dgram_truncated(const sio_dgram *d);
+
+/* sio_dgram_free - close and free.  NULL is ignored. */
+void sio_dgram_free(sio_dgram *d);
 
 #ifdef __cplusplus
 }
