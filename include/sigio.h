@@ -510,8 +510,9 @@ sio_listener *sio_listen_tcp(sio_loop *loop, const char *host, const char *servi
  * sio_listener_error - the text of the last getaddrinfo() failure in the
  * calling thread, for the EADDRNOTAVAIL (or EAGAIN) of sio_listen_tcp(),
  * sio_dgram_bind() and sio_connect_tcp(): gai_strerror()'s message, a
- * static string.  Each of those calls resets it, to "" when getaddrinfo()
- * succeeded.  Never NULL.  Thread-safe (the text is per thread).
+ * static string.  Each of those calls that gets as far as getaddrinfo()
+ * resets it, to "" when getaddrinfo() succeeded (argument checks that fail
+ * first leave it as it was).  Never NULL.  Thread-safe (the text is per thread).
  */
 const char *sio_listener_error(void);
 
@@ -641,7 +642,10 @@ typedef void (*sio_stream_urgent_cb)(sio_stream *s, unsigned char byte, int at_m
  * sio_stream_write() is sent as one message (never coalesced), each
  * on_read call is one message, and a message longer than
  * SIO_STREAM_READ_MAX closes the stream with SIO_CLOSE_ERROR, EMSGSIZE
- * rather than arrive cut.
+ * rather than arrive cut.  A write too long for the socket fails with
+ * EMSGSIZE and leaves the stream open when nothing was queued before it;
+ * queued behind other messages, it closes the stream (SIO_CLOSE_ERROR,
+ * EMSGSIZE) when its turn comes.
  *
  * The default watermarks are 64 KiB high, 16 KiB low (see
  * sio_stream_set_watermarks).  Returns the stream, or NULL with errno:

@@ -448,7 +448,7 @@ accept_skippable(int err)
 	case ENONET:
 #endif
 	case ENETDOWN: case ENETUNREACH: case EHOSTDOWN: case EHOSTUNREACH:
-	case ENOPROTOOPT: case EOPNOTSUPP: case ETIMEDOUT:
+	case ENOPROTOOPT: case ETIMEDOUT:
 		return 1;
 	}
 	return 0;

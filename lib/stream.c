@@ -553,6 +553,8 @@ stream_write(sio_stream *s, const unsigned char *data, size_t len)
 		return 0;
 	if (s->head == NULL) {
 		ssize_t n = send_some(s, data, len, 0);
+		if (n < 0 && s->packet && errno == EMSGSIZE)
+			return -1;      /* nothing went out: the stream is intact */
 		if (n < 0) {
 			int saved = errno;
 			stream_fail(s, saved);
