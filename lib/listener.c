@@ -234,6 +234,17 @@ port_of(struct sockaddr_storage *ss)
 	return NULL;
 }
 
+/* Whether `ai` asks for port 0 (the kernel's choice). */
+static int
+asked_port0(const struct addrinfo *ai)
+{
+	if (ai->ai_family == AF_INET)
+		return ((const struct sockaddr_in *)ai->ai_addr)->sin_port == 0;
+	if (ai->ai_family == AF_INET6)
+		return ((const struct sockaddr_in6 *)ai->ai_addr)->sin6_port == 0;
+	return 0;
+}
+
 /* One socket bound (and listening, for SOCK_STREAM) on `ai`, on `port`
  * (network order) instead of ai's when that is not 0. */
 static int
@@ -339,7 +350,8 @@ bind_all(const struct addrinfo *res, int socktype, int flags, int reuseaddr,
 				missing = errno;
 				continue;
 			}
-			*retry = port != 0 && errno == EADDRINUSE;
+			/* Only the kernel's pick for port 0 can be tried again. */
+			*retry = errno == EADDRINUSE && port != 0 && asked_port0(ai);
 			goto err;
 		}
 		out->fds[out->n++] = fd;
