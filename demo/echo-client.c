@@ -954,14 +954,12 @@ parse_options(struct client *c, int argc, char **argv, const char **backend)
 			usage(stdout);
 			exit(0);
 		} else {
-			fprintf(stderr, PROG ": %s: unknown option\n", a);
-			usage(stderr);
+			fprintf(stderr, PROG ": %s: unknown option (see --help)\n", a);
 			return 2;
 		}
 	}
 	if (c->kind < 0) {
-		fprintf(stderr, PROG ": which server? --tcp, --udp, --unix or --seqpacket\n");
-		usage(stderr);
+		fprintf(stderr, PROG ": which server? give --tcp, --udp, --unix or --seqpacket\n");
 		return 2;
 	}
 	if (c->urgent && c->kind != K_TCP) {

@@ -868,8 +868,7 @@ parse_options(int argc, char **argv)
 			usage(stdout);
 			exit(0);
 		} else {
-			fprintf(stderr, PROG ": %s: unknown option\n", a);
-			usage(stderr);
+			fprintf(stderr, PROG ": %s: unknown option (see --help)\n", a);
 			return 2;
 		}
 	}
