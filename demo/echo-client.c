@@ -38,6 +38,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -287,18 +288,12 @@ on_urgent_timeout(sio_timer *t, void *arg)
 	fail(c, what, 0);
 }
 
-/* Send the urgent byte.  TODO: sio_stream_write_urgent() once the layer
- * has it; until then straight on the socket (nothing is queued yet: it is
- * the first thing we send). */
+/* The urgent byte goes out through the stream, in order after what is
+ * queued (nothing, when it is sent first). */
 static int
 send_urgent(struct client *c)
 {
-	ssize_t n;
-
-	do
-		n = send(sio_stream_fd(c->s), &c->urgent_byte, 1, MSG_OOB | MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n == 1 ? 0 : -1;
+	return sio_stream_write_urgent(c->s, c->urgent_byte);
 }
 
 /* ---- half-close ------------------------------------------------------------ */
@@ -736,6 +731,11 @@ connected(struct client *c)
 			close(c->fd);
 			return fail(c, "sio_stream_new", errno);
 		}
+		/* The client throttles its own sending (PAUSE_AT): its reading
+		 * must never pause behind its queue, or client and server would
+		 * each wait for the other to read. */
+		if (sio_stream_set_watermarks(c->s, RESUME_AT, SIZE_MAX) < 0)
+			return fail(c, "sio_stream_set_watermarks", errno);
 		break;
 	case K_UDP:
 		c->d = sio_dgram_new(c->loop, c->fd, 0, on_dgram, c);
@@ -756,7 +756,7 @@ connected(struct client *c)
 		if (sio_stream_on_urgent(c->s, on_urgent) < 0)
 			return fail(c, "sio_stream_on_urgent", errno);
 		if (send_urgent(c) < 0)
-			return fail(c, "send MSG_OOB", errno);
+			return fail(c, "sio_stream_write_urgent", errno);
 		c->urgent_wait = sio_timer_start(c->loop, URGENT_WAIT_MS, 0,
 		                                 on_urgent_timeout, c);
 	}

@@ -267,20 +267,6 @@ on_stream_read(sio_stream *s, const void *data, size_t len, void *arg)
 	c->w->st.bytes += len;
 }
 
-/* Send the urgent byte back as urgent data.  TODO: the layer's
- * sio_stream_write_urgent() once it exists (this sends it ahead of what
- * the stream still has queued). */
-static int
-write_urgent(sio_stream *s, unsigned char byte)
-{
-	ssize_t n;
-
-	do
-		n = send(sio_stream_fd(s), &byte, 1, MSG_OOB | MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n == 1 ? 0 : -1;
-}
-
 static void
 on_urgent(sio_stream *s, unsigned char byte, int at_mark, void *arg)
 {
@@ -295,7 +281,7 @@ on_urgent(sio_stream *s, unsigned char byte, int at_mark, void *arg)
 	        "sockatmark=%d after %llu in-band bytes\n", c->w->id, byte,
 	        byte >= 0x20 && byte < 0x7f ? byte : '.', c->peer, at_mark,
 	        (unsigned long long)c->in);
-	if (write_urgent(s, byte) < 0)
+	if (sio_stream_write_urgent(s, byte) < 0)
 		vlog(c->w, "%s %s: urgent byte not echoed: %s", kind_name[c->kind],
 		     c->peer, strerror(errno));
 }
@@ -799,7 +785,8 @@ parse_options(int argc, char **argv)
 	const char *v;
 	unsigned long long n;
 
-	opt.eps = calloc((size_t)argc, sizeof *opt.eps);
+	/* One slot per argument, and at least the two defaults. */
+	opt.eps = calloc((size_t)argc + 2, sizeof *opt.eps);
 	if (opt.eps == NULL) {
 		perror(PROG ": calloc");
 		return 1;

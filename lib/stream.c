@@ -86,6 +86,7 @@ struct sio_stream {
 	unsigned shut_wanted : 1;
 	unsigned shut_done : 1;
 	unsigned finishing : 1; /* on_close is running */
+	unsigned urg_pending : 1; /* SIO_URGENT seen, the byte not yet read */
 
 	int reason;             /* SIO_CLOSE_*: the stream ended; 0 while open */
 	int err;                /* the errno behind it */
@@ -383,6 +384,37 @@ read_some(sio_stream *s, unsigned char *buf, size_t len, int *cut)
 	}
 }
 
+/* Deliver the urgent byte, if one is there.  Returns 1 when delivered,
+ * 0 when there is none (EINVAL: no urgent data, or read already) and -1
+ * when it is announced but has not arrived (EAGAIN); errors of the
+ * connection itself reach read(). */
+static int
+stream_urgent(sio_stream *s)
+{
+	unsigned char byte;
+	int rc = sio_urgent_read(s->fd, &byte);
+	if (rc != 1)
+		return rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : 0;
+	int mark = sio_at_mark(s->fd);
+	s->on_urgent(s, byte, mark == 1, s->arg);
+	return 1;
+}
+
+/* With an urgent byte pending, the in-band bytes before it are read
+ * first (Linux stops a read at the mark), then the byte, then the rest:
+ * on_urgent comes in its place in the stream, at_mark true.  The byte must
+ * be taken before a read starts at the mark: such a read steps over it
+ * and the kernel forgets it. */
+static int
+urgent_first(sio_stream *s)
+{
+	if (!s->urg_pending || s->on_urgent == NULL || sio_at_mark(s->fd) == 0)
+		return 0;
+	if (stream_urgent(s) >= 0)
+		s->urg_pending = 0;
+	return s->reason != 0 || !(s->armed & SIO_READ);
+}
+
 static void
 stream_read(sio_stream *s)
 {
@@ -390,6 +422,8 @@ stream_read(sio_stream *s)
 
 	for (int i = 0; i < READS_PER_CALL; i++) {
 		int cut;
+		if (urgent_first(s))
+			return;         /* closed or paused in on_urgent */
 		ssize_t n = read_some(s, buf, sizeof buf, &cut);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -410,21 +444,11 @@ stream_read(sio_stream *s)
 		 * reading (sio_stream_write() rearms at once). */
 		if (s->reason != 0 || !(s->armed & SIO_READ))
 			return;
-		if (!s->packet && (size_t)n < sizeof buf)
-			return;         /* drained, most likely: spare a read */
+		/* A short read is most likely the end of what is there (spare a
+		 * read), unless it stopped at the urgent mark. */
+		if (!s->packet && (size_t)n < sizeof buf && !s->urg_pending)
+			return;
 	}
-}
-
-static void
-stream_urgent(sio_stream *s)
-{
-	unsigned char byte;
-	/* EINVAL (no byte, or read already) and EAGAIN (announced, not
-	 * arrived) are no news; errors of the connection reach read(). */
-	if (sio_urgent_read(s->fd, &byte) != 1)
-		return;
-	int mark = sio_at_mark(s->fd);
-	s->on_urgent(s, byte, mark == 1, s->arg);
 }
 
 static void
@@ -437,11 +461,15 @@ stream_io_cb(sio_io *io, int fd, unsigned revents, void *arg)
 		stream_flush(s);
 	/* Interest may have changed in the flush: stream_settle() runs only
 	 * at the end, so check what is armed. */
+	if (s->reason == 0 && s->on_urgent != NULL && (revents & SIO_URGENT)) {
+		if (s->armed & SIO_READ)
+			s->urg_pending = 1;     /* stream_read() puts it in place */
+		else
+			stream_urgent(s);       /* paused: now, at_mark says where */
+	}
 	if (s->reason == 0 && (s->armed & SIO_READ) &&
-	    (revents & (SIO_READ | SIO_HUP | SIO_ERROR)))
+	    (revents & (SIO_READ | SIO_HUP | SIO_ERROR) || s->urg_pending))
 		stream_read(s);
-	if (s->reason == 0 && s->on_urgent != NULL && (revents & SIO_URGENT))
-		stream_urgent(s);
 	stream_settle(s);
 	stream_release(s, 1);
 }

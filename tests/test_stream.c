@@ -1259,6 +1259,33 @@ SIO_BACKEND_TEST(stream, urgent_echo)
 	t_loop_free(sv.loop);
 }
 
+/* An urgent byte with nothing in-band around it: the stream must take it
+ * before any read() (a read at the mark steps over the byte and Linux
+ * forgets it), on every backend. */
+SIO_BACKEND_TEST(stream, urgent_alone)
+{
+	struct server sv = { .loop = t_loop_new(be->name), .echo = 1,
+	                     .urgent_echo = 1 };
+	struct client c = { .reading = 1 };
+
+	int fd = echo_pair(&sv, 0);
+	client_start(&c, sv.loop, fd);
+	cr_assert_eq(send(fd, "Y", 1, MSG_OOB), 1, "send MSG_OOB: %s",
+	             strerror(errno));
+	for (int i = 0; i < SIO_TEST_MAX_ONCE && c.urgents < 1 && !t_guard_fired(); i++)
+		t_run(sv.loop, SIO_RUN_ONCE);
+	cr_assert_eq(sv.urgents, 1, "server got %d urgent bytes", sv.urgents);
+	cr_assert_eq(sv.urgent, 'Y', "server's urgent byte %#x", sv.urgent);
+	cr_assert(sv.at_mark, "not at the mark with nothing before it");
+	cr_assert_eq(sv.len, 0, "server read %zu in-band bytes", sv.len);
+	cr_assert_eq(c.urgents, 1, "client got %d urgent bytes", c.urgents);
+	cr_assert_eq(c.urgent, 'Y', "client's urgent byte %#x", c.urgent);
+	cr_assert_eq(c.got, 0, "client got %zu in-band bytes", c.got);
+	client_stop(&c);
+	srv_finish(&sv);
+	t_loop_free(sv.loop);
+}
+
 /* An urgent byte written behind a queue goes out after it, in order:
  * the peer reads every in-band byte intact (the urgent one is not among
  * them) and gets the urgent byte once. */
