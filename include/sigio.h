@@ -27,6 +27,9 @@ extern "C" {
 #define SIO_VERSION_MAJOR 0
 #define SIO_VERSION_MINOR 1
 #define SIO_VERSION_PATCH 0
+/* The same as one number, MAJOR * 10000 + MINOR * 100 + PATCH, for #if. */
+#define SIO_VERSION_NUMBER \
+	(SIO_VERSION_MAJOR * 10000 + SIO_VERSION_MINOR * 100 + SIO_VERSION_PATCH)
 
 /* An event loop.  Opaque; create with sio_loop_new(). */
 typedef struct sio_loop sio_loop;
@@ -84,6 +87,17 @@ struct sio_stats {
  * The callback may call any function of this API on its own loop,
  * sio_io_stop() on its own watcher or on any other included. */
 typedef void (*sio_io_cb)(sio_io *io, int fd, unsigned revents, void *arg);
+
+/* ---- version ------------------------------------------------------------ */
+
+/* sio_version - the version of the library the program runs with, as
+ * "MAJOR.MINOR.PATCH" (a static string); it may differ from the
+ * SIO_VERSION_* macros the program was compiled with.  Thread-safe. */
+const char *sio_version(void);
+
+/* sio_version_number - the same as MAJOR * 10000 + MINOR * 100 + PATCH,
+ * to compare with SIO_VERSION_NUMBER.  Thread-safe. */
+int sio_version_number(void);
 
 /* ---- loops ------------------------------------------------------------ */
 

@@ -151,6 +151,18 @@ sio_loop_free(sio_loop *loop)
 }
 
 const char *
+sio_version(void)
+{
+	return PACKAGE_VERSION;   /* configure checks it against sigio.h */
+}
+
+int
+sio_version_number(void)
+{
+	return SIO_VERSION_NUMBER;
+}
+
+const char *
 sio_loop_backend(const sio_loop *loop)
 {
 	return loop == NULL ? NULL : loop->backend->name;
