@@ -10,6 +10,7 @@
  * readiness is signalled many times in both directions.
  *
  * Usage: sigio-demo [--backend=NAME | --all] [--bytes=N] [--quiet]
+ *        sigio-demo --list
  * Exit status: 0 when every byte arrived intact on every backend tried,
  * 1 when not, 2 for bad usage.
  */
@@ -242,7 +243,8 @@ out:
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: sigio-demo [--backend=NAME | --all] [--bytes=N] [--quiet]\n");
+	fprintf(f, "usage: sigio-demo [--backend=NAME | --all] [--bytes=N] [--quiet]\n"
+	           "       sigio-demo --list    (the backends this build has, best first)\n");
 }
 
 int
@@ -271,6 +273,12 @@ main(int argc, char **argv)
 			total = (size_t)v;
 		} else if (strcmp(argv[i], "--quiet") == 0) {
 			quiet = 1;
+		} else if (strcmp(argv[i], "--list") == 0) {
+			const char *names[8];
+			size_t n = sio_backends(names, 8);
+			for (size_t k = 0; k < n && k < 8; k++)
+				printf("%s\n", names[k]);
+			return 0;
 		} else if (strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
 			return 0;

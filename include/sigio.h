@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,6 +27,9 @@ extern "C" {
 #define SIO_VERSION_MAJOR 0
 #define SIO_VERSION_MINOR 1
 #define SIO_VERSION_PATCH 0
+/* The same as one number, MAJOR * 10000 + MINOR * 100 + PATCH, for #if. */
+#define SIO_VERSION_NUMBER \
+	(SIO_VERSION_MAJOR * 10000 + SIO_VERSION_MINOR * 100 + SIO_VERSION_PATCH)
 
 /* An event loop.  Opaque; create with sio_loop_new(). */
 typedef struct sio_loop sio_loop;
@@ -83,6 +87,17 @@ struct sio_stats {
  * The callback may call any function of this API on its own loop,
  * sio_io_stop() on its own watcher or on any other included. */
 typedef void (*sio_io_cb)(sio_io *io, int fd, unsigned revents, void *arg);
+
+/* ---- version ------------------------------------------------------------ */
+
+/* sio_version - the version of the library the program runs with, as
+ * "MAJOR.MINOR.PATCH" (a static string); it may differ from the
+ * SIO_VERSION_* macros the program was compiled with.  Thread-safe. */
+const char *sio_version(void);
+
+/* sio_version_number - the same as MAJOR * 10000 + MINOR * 100 + PATCH,
+ * to compare with SIO_VERSION_NUMBER.  Thread-safe. */
+int sio_version_number(void);
 
 /* ---- loops ------------------------------------------------------------ */
 
@@ -415,6 +430,395 @@ int sio_urgent_read(int fd, unsigned char *byte);
 /* sio_at_mark - whether the next byte to read in band is the one that
  * followed the urgent byte (sockatmark()): 1, 0, or -1 with errno. */
 int sio_at_mark(int fd);
+
+/* ---- the stream layer: listeners, streams, datagrams ------------------------
+ *
+ * A small buffered layer over the API above (it uses nothing else), for
+ * what libevent's evconnlistener and bufferevent and libuv's uv_tcp and
+ * uv_stream do.  Sockets it makes are nonblocking and close-on-exec, and it
+ * never raises SIGPIPE on a socket (MSG_NOSIGNAL, or SO_NOSIGPIPE where that
+ * is what the platform has; see sio_stream_new() for pipes).
+ *
+ * Objects of this layer (listeners, streams, datagram sockets) belong to
+ * their loop's thread, as watchers do.  Their callbacks may call any
+ * function of this API, on their own object as well as on others: closing
+ * or freeing an object from inside one of its own callbacks is safe, its
+ * memory is released once that callback has returned.  Free every object
+ * (and, for streams, let the loop run until on_close has been called)
+ * before sio_loop_free(): the loop frees the watchers and timers behind
+ * them, not the objects themselves.
+ */
+
+/*
+ * sio_sockaddr_text - write `sa` as text into `buf` (`size` bytes):
+ * "127.0.0.1:8080", "[::1]:8080" (with "%scope" for a scoped address), a
+ * Unix path, "@name" for a Linux abstract Unix address, "" for an unnamed
+ * Unix socket.  Returns `buf`, or NULL with errno: EINVAL for a NULL
+ * argument or a length too short for the family, EAFNOSUPPORT for another
+ * family, ENOSPC when the text (and its NUL) does not fit.  No system call;
+ * thread-safe.
+ */
+char *sio_sockaddr_text(const struct sockaddr *sa, socklen_t len, char *buf,
+                        size_t size);
+
+/* The longest text sio_sockaddr_text() writes, NUL included: enough for
+ * "[IPv6%scope]:65535" and for a Unix path. */
+#define SIO_ADDRSTRLEN 112
+
+/* A listening endpoint: every socket bound for one (host, service) or
+ * path.  Opaque. */
+typedef struct sio_listener sio_listener;
+
+/* A new connection: `fd` is nonblocking and close-on-exec and now belongs
+ * to the callback (wrap it in sio_stream_new(), or close it).  `peer` is
+ * the peer's address (for a Unix socket often unnamed: peerlen small). */
+typedef void (*sio_accept_cb)(sio_listener *l, int fd, const struct sockaddr *peer,
+                              socklen_t peerlen, void *arg);
+
+/* Flags for sio_listen_tcp() and sio_dgram_bind(). */
+enum {
+	SIO_LISTEN_REUSEPORT = 0x1   /* SO_REUSEPORT: several loops or processes
+	                                share the port */
+};
+
+/*
+ * sio_listen_tcp - bind and listen on every address getaddrinfo() gives for
+ * (host, service) with AI_PASSIVE: IPv4 and IPv6 (IPv6 sockets are
+ * IPV6_V6ONLY, so that both families can be bound on one port), with
+ * SO_REUSEADDR and a backlog of SOMAXCONN.  `host` NULL means every local
+ * address (0.0.0.0 and ::); `service` is a port number (0 to 65535) or a
+ * service name, "0" letting the kernel choose: the port it chose for the
+ * first address is then used for the others too, so that "host NULL, port
+ * 0" gives one port on both families (the whole bind is retried a few
+ * times if that port is taken in the other family).  Addresses of a family
+ * the machine lacks (socket() fails with EAFNOSUPPORT, or bind() with
+ * EADDRNOTAVAIL, as for :: where IPv6 is disabled) are passed over as long
+ * as one address is bound; any other failure fails the whole call.
+ *
+ * Each connection is accepted in a loop (accept4 with SOCK_NONBLOCK and
+ * SOCK_CLOEXEC, or accept and fcntl where accept4 is missing), at most 64
+ * per callback so that other watchers get their turn, and handed to `cb`.
+ * Aborted connections (ECONNABORTED, EPROTO, network errors) are skipped.
+ * When the process runs out of fds (EMFILE, ENFILE) the listener keeps
+ * serving: it gives up a reserved fd (one /dev/null descriptor per
+ * listener, taken at creation) to accept the waiting connection and close
+ * it at once (counted in sio_listener_refused()), then takes the reserve
+ * again; if even that fails (no reserve, or ENOBUFS, ENOMEM or another
+ * unexpected error) it stops watching its sockets for 100 ms instead of
+ * spinning, then tries again.
+ *
+ * `flags`: 0 or SIO_LISTEN_REUSEPORT.  Returns the listener, or NULL with
+ * errno: EINVAL for a NULL loop, service or callback, unknown flags, an
+ * empty service or a port number above 65535; EADDRNOTAVAIL when
+ * getaddrinfo() fails (the reason is in sio_listener_error()), EAGAIN for
+ * its temporary failure (EAI_AGAIN), ENOMEM; EADDRINUSE, EACCES and the
+ * like from bind() or listen(); ENOPROTOOPT for SIO_LISTEN_REUSEPORT where
+ * the platform has no SO_REUSEPORT.  Nothing stays bound or open on
+ * failure.  Cost: getaddrinfo() (which may block on a name server when
+ * `host` is a name: pass numeric hosts from a loop that serves others).
+ */
+sio_listener *sio_listen_tcp(sio_loop *loop, const char *host, const char *service,
+                             int flags, sio_accept_cb cb, void *arg);
+
+/*
+ * sio_listener_error - the text of the last getaddrinfo() failure in the
+ * calling thread, for the EADDRNOTAVAIL (or EAGAIN) of sio_listen_tcp(),
+ * sio_dgram_bind() and sio_connect_tcp(): gai_strerror()'s message, a
+ * static string.  Each of those calls that gets as far as getaddrinfo()
+ * resets it, to "" when getaddrinfo() succeeded (argument checks that fail
+ * first leave it as it was).  Never NULL.  Thread-safe (the text is per thread).
+ */
+const char *sio_listener_error(void);
+
+/*
+ * sio_listen_unix - the same for a Unix-domain path, `type` SOCK_STREAM or
+ * SOCK_SEQPACKET (accepted sockets are of that type).  A socket file
+ * already at `path` is replaced only if nothing listens on it: a
+ * nonblocking connect() of the same type is refused (ECONNREFUSED), so
+ * the file is stale and is unlinked; if the connect succeeds or is only
+ * delayed (EAGAIN: a full backlog) or the file is not a socket, the call
+ * fails with EADDRINUSE and the file stays.  (Between that probe and the
+ * bind another process could bind the path: the check is advisory, as
+ * every such check is.)  The socket file is created with the process's
+ * umask and removed by sio_listener_free(), if it is still the file this
+ * listener created (same device and inode).
+ *
+ * `flags` must be 0 (SO_REUSEPORT means nothing for a path).  Returns the
+ * listener, or NULL with errno: EINVAL for a NULL loop, path or callback,
+ * an empty path, another type or flags; ENAMETOOLONG for a path that does
+ * not fit in sun_path; EADDRINUSE as above; what socket(), bind() and
+ * listen() say.  Nothing stays bound, open or created on failure.
+ */
+sio_listener *sio_listen_unix(sio_loop *loop, const char *path, int type, int flags,
+                              sio_accept_cb cb, void *arg);
+
+/* sio_listener_count - how many sockets the listener has bound (0 for
+ * NULL). */
+size_t sio_listener_count(const sio_listener *l);
+
+/* sio_listener_fd - the i-th bound socket, or -1 (with errno EINVAL) when
+ * `l` is NULL or `i` is not below sio_listener_count(). */
+int sio_listener_fd(const sio_listener *l, size_t i);
+
+/* sio_listener_address - the i-th bound address as text, as
+ * sio_sockaddr_text() writes it: "127.0.0.1:PORT", "[::1]:PORT" (the real
+ * port, from getsockname()) or the path.  Returns `buf`, or NULL with
+ * errno: EINVAL for a NULL argument or `i` out of range, ENOSPC when `len`
+ * is too small (SIO_ADDRSTRLEN always suffices), or getsockname()'s. */
+char *sio_listener_address(const sio_listener *l, size_t i, char *buf, size_t len);
+
+/* sio_listener_refused - connections accepted and closed at once because
+ * the process was out of fds (0 for NULL). */
+uint64_t sio_listener_refused(const sio_listener *l);
+
+/* sio_listener_free - stop accepting, close every socket and the reserved
+ * fd, remove the Unix socket file it created.  Safe from the listener's
+ * own accept callback (no further connection is handed to it).  NULL is
+ * ignored. */
+void sio_listener_free(sio_listener *l);
+
+/*
+ * sio_connect_tcp - a TCP connection to (host, service), for a client:
+ * tries every address getaddrinfo() gives, in its order, each with a
+ * nonblocking connect() waited for with poll() up to `timeout_ms`
+ * milliseconds (negative: as long as the kernel tries), and returns the
+ * first socket that connected: nonblocking, close-on-exec, ready for
+ * sio_stream_new().  The call blocks (getaddrinfo and the connects): use
+ * it at start-up, or from a loop with nothing else to serve.  Returns the
+ * fd, or -1 with errno: EINVAL for a NULL host or service or a bad port,
+ * EADDRNOTAVAIL or EAGAIN for getaddrinfo() (see sio_listener_error()),
+ * ETIMEDOUT, or the last address's connect() error (ECONNREFUSED, ...).
+ */
+int sio_connect_tcp(const char *host, const char *service, int timeout_ms);
+
+/*
+ * sio_connect_unix - the same for a Unix path, `type` SOCK_STREAM or
+ * SOCK_SEQPACKET.  A listener whose backlog is full makes the connect wait,
+ * up to `timeout_ms` (negative: without limit).  Returns the fd,
+ * nonblocking and close-on-exec, or -1 with errno: EINVAL, ENAMETOOLONG,
+ * ETIMEDOUT, or connect()'s (ENOENT, ECONNREFUSED, ...).
+ */
+int sio_connect_unix(const char *path, int type, int timeout_ms);
+
+/* A buffered nonblocking connection.  Opaque. */
+typedef struct sio_stream sio_stream;
+
+/* Bytes read, at most SIO_STREAM_READ_MAX at a time; valid during the call
+ * only.  On a SOCK_SEQPACKET socket each call is one whole message. */
+typedef void (*sio_stream_read_cb)(sio_stream *s, const void *data, size_t len,
+                                   void *arg);
+
+/* The most bytes one on_read call gets (the size of the read buffer, on
+ * the stack of the loop's thread). */
+#define SIO_STREAM_READ_MAX 65536
+
+/* Why a stream closed. */
+enum {
+	SIO_CLOSE_EOF = 1,    /* the peer shut its side down, and our queue was
+	                         delivered (or we had shut ours too) */
+	SIO_CLOSE_RESET,      /* the peer reset the connection (ECONNRESET,
+	                         EPIPE, ENOTCONN) */
+	SIO_CLOSE_ERROR,      /* another error: `err` says which */
+	SIO_CLOSE_LOCAL       /* sio_stream_close(), or the drained
+	                         sio_stream_shutdown() of a non-socket */
+};
+
+/* The stream is closed: no callback of it runs again, what was queued and
+ * not written is dropped, and its fd is closed and the stream freed when
+ * this returns (the fd is still open during the call).  `err` is the errno
+ * behind SIO_CLOSE_RESET/ERROR, else 0. */
+typedef void (*sio_stream_close_cb)(sio_stream *s, int reason, int err, void *arg);
+
+/* Urgent byte received (TCP MSG_OOB).  `at_mark` is sockatmark() after
+ * the byte was read: 1 when every in-band byte sent before it has been
+ * delivered to on_read already. */
+typedef void (*sio_stream_urgent_cb)(sio_stream *s, unsigned char byte, int at_mark,
+                                     void *arg);
+
+/*
+ * sio_stream_new - take `fd` (a connected SOCK_STREAM or SOCK_SEQPACKET
+ * socket, or a pipe, FIFO or terminal) and watch it: `on_read` gets what
+ * arrives, `on_close` is called exactly once when the stream ends, for
+ * whatever reason, always from the loop (never inside a call of this API).
+ * Either may be NULL (what is read is then dropped, the end unannounced).
+ * The fd is put in O_NONBLOCK (its close-on-exec flag is left as it is);
+ * the stream owns the fd from now on and closes it.  An fd opened
+ * read-only is only read, one opened write-only only written (and, having
+ * nothing to read, hears of a vanished reader only when it writes).
+ *
+ * On sockets data goes out with send()/sendmsg() and MSG_NOSIGNAL, so a
+ * vanished peer is an EPIPE, never a SIGPIPE.  On a pipe or FIFO writev()
+ * must be used, and a vanished reader raises SIGPIPE: ignore SIGPIPE in
+ * the application (signal(SIGPIPE, SIG_IGN)) before handing pipes to
+ * streams; the stream then closes with SIO_CLOSE_RESET, EPIPE.
+ *
+ * On a SOCK_SEQPACKET socket message boundaries are kept: each
+ * sio_stream_write() is sent as one message (never coalesced), each
+ * on_read call is one message, and a message longer than
+ * SIO_STREAM_READ_MAX closes the stream with SIO_CLOSE_ERROR, EMSGSIZE
+ * rather than arrive cut.  A write too long for the socket fails with
+ * EMSGSIZE and leaves the stream open when nothing was queued before it;
+ * queued behind other messages, it closes the stream (SIO_CLOSE_ERROR,
+ * EMSGSIZE) when its turn comes.
+ *
+ * The default watermarks are 64 KiB high, 16 KiB low (see
+ * sio_stream_set_watermarks).  Returns the stream, or NULL with errno:
+ * EINVAL for a NULL loop, a listening socket or a datagram socket, EBADF
+ * for a negative or closed fd, ENOMEM, or what sio_io_start() says; on
+ * failure the fd is not taken (the caller still owns it, open).
+ * Cost: an fstat(), an fcntl() and two getsockopt() calls.
+ */
+sio_stream *sio_stream_new(sio_loop *loop, int fd, sio_stream_read_cb on_read,
+                           sio_stream_close_cb on_close, void *arg);
+
+/*
+ * sio_stream_write - queue `len` bytes (copied) and write as much as the
+ * fd takes now, when nothing is queued before them; the rest goes out,
+ * in order and coalesced (up to 64 buffers per sendmsg()/writev()), as the
+ * peer reads.  Short counts are resumed where they stopped.  `len` 0 does
+ * nothing.  While more than the high watermark is queued, the stream stops
+ * reading from its own fd (an echo whose peer does not read is throttled,
+ * not buffered without bound) until the queue is back at or below the low
+ * watermark.  Writing is allowed after the peer's EOF: the stream then
+ * closes (SIO_CLOSE_EOF) once the queue is empty.
+ *
+ * Returns 0, or -1 with errno: EINVAL for NULL `s` (or NULL `data` with
+ * `len` > 0); EBADF for a read-only fd; EPIPE after sio_stream_shutdown()
+ * or sio_stream_close(), or once the stream failed (on_close says why);
+ * ENOMEM when the copy cannot be made (nothing was written then, unless a
+ * part had gone out: the stream is then closed with SIO_CLOSE_ERROR,
+ * ENOMEM, as its byte stream has a hole).  When the immediate write fails
+ * (the peer reset, ...), it returns -1 with that errno, and on_close
+ * follows with the reason.  Cost: one send() when nothing is queued,
+ * else a copy into the queue (small writes share one buffer).
+ */
+int sio_stream_write(sio_stream *s, const void *data, size_t len);
+
+/*
+ * sio_stream_write_urgent - send `byte` as TCP urgent data (send() with
+ * MSG_OOB) after every byte queued before it, in order: the byte goes out
+ * as soon as the queue ahead of it has been written, and the peer's mark
+ * falls right after those bytes.  TCP keeps a single urgent pointer: a
+ * second urgent byte sent before the peer read the first moves the mark,
+ * and the first is then read in band.  Counts as one byte in
+ * sio_stream_queued().  Returns 0, or -1 with errno: EINVAL for NULL;
+ * EOPNOTSUPP when the fd is not a TCP socket; EPIPE and the rest as
+ * sio_stream_write().
+ */
+int sio_stream_write_urgent(sio_stream *s, unsigned char byte);
+
+/*
+ * sio_stream_shutdown - shutdown(SHUT_WR) once everything queued is
+ * written (at once when nothing is).  Reading goes on until the peer's
+ * EOF, which then closes the stream with SIO_CLOSE_EOF.  Later writes fail
+ * with EPIPE.  A pipe cannot be half-closed: on a non-socket the stream is
+ * closed instead, with SIO_CLOSE_LOCAL, once the queue has drained.
+ * Calling it again does nothing.  Returns 0, or -1 with errno EINVAL
+ * (NULL) or EPIPE (the stream is closing).
+ */
+int sio_stream_shutdown(sio_stream *s);
+
+/*
+ * The peer's EOF, precisely: when a read returns end of file, the stream
+ * stops reading.  If nothing is queued it closes with SIO_CLOSE_EOF at
+ * once (on_close from the loop, right after the read); otherwise it keeps
+ * writing what is queued (and what is written meanwhile) and closes with
+ * SIO_CLOSE_EOF when the queue is empty, or with SIO_CLOSE_RESET/ERROR if
+ * the writes fail.  A peer that half-closed therefore receives our whole
+ * answer, then our FIN.
+ */
+
+/* sio_stream_close - close now, dropping what is queued; on_close runs with
+ * SIO_CLOSE_LOCAL (from the loop, not inside this call: after the current
+ * callback of this stream returns, or from a zero-delay timer; should that
+ * timer not be allocated, on_close runs inside this call).  Safe from any
+ * callback, the stream's own included.  Calling it on a stream that is
+ * already closing does nothing (the first reason stands).  NULL is
+ * ignored. */
+void sio_stream_close(sio_stream *s);
+
+/* sio_stream_set_watermarks - the queue size that pauses reading when
+ * exceeded (high) and the one at or below which reading resumes (low <
+ * high).  Takes effect at once.  Returns 0 or -1 with EINVAL. */
+int sio_stream_set_watermarks(sio_stream *s, size_t low, size_t high);
+
+/* sio_stream_on_urgent - have TCP urgent bytes delivered to `cb`
+ * (SIO_URGENT is watched from now on, until the peer's EOF); NULL stops
+ * it.  In-band data that arrived before the urgent byte is given to
+ * on_read first, in the same callback, when reading is not paused.  Do not
+ * set SO_OOBINLINE on the socket (the byte would then come in band).
+ * Returns 0, or -1 with errno EINVAL (NULL stream) or EOPNOTSUPP (not a
+ * TCP socket). */
+int sio_stream_on_urgent(sio_stream *s, sio_stream_urgent_cb cb);
+
+/* sio_stream_queued - bytes waiting to be written (0 for NULL). */
+size_t sio_stream_queued(const sio_stream *s);
+
+/* sio_stream_fd - the stream's fd (-1 for NULL). */
+int sio_stream_fd(const sio_stream *s);
+
+/* A datagram socket (UDP, or a Unix SOCK_DGRAM/SEQPACKET socket) watched
+ * for whole messages.  Opaque. */
+typedef struct sio_dgram sio_dgram;
+
+/* One datagram: `truncated` is 1 when it was longer than the receive
+ * buffer (MSG_TRUNC) and `len` is then what fit.  On a SOCK_SEQPACKET
+ * socket the peer's close is reported once as a call with `data` NULL and
+ * `len` 0 (that socket is not watched after it); a zero-length datagram has
+ * `data` non-NULL. */
+typedef void (*sio_dgram_cb)(sio_dgram *d, const void *data, size_t len,
+                             const struct sockaddr *from, socklen_t fromlen,
+                             int truncated, void *arg);
+
+/*
+ * sio_dgram_bind - bind UDP sockets on what getaddrinfo gives for (host,
+ * service), as sio_listen_tcp does (IPV6_V6ONLY, families the machine
+ * lacks passed over, port 0 shared), but without SO_REUSEADDR, which would
+ * let two UDP sockets share a port unawares; SIO_LISTEN_REUSEPORT asks
+ * for that sharing.  Each datagram is received with recvmsg() and handed
+ * to `cb` with the sender's address; up to 64 per socket per callback, so
+ * that other watchers get their turn.  ICMP errors reported on a receive
+ * (ECONNREFUSED, EHOSTUNREACH, ...) are skipped.  `bufsize` is the largest
+ * datagram received whole (0: 65,536); one buffer of that size is
+ * allocated for the object.  Returns the object, or NULL with errno as
+ * sio_listen_tcp() (EINVAL, EADDRNOTAVAIL with sio_listener_error(),
+ * EADDRINUSE, ...).  Nothing stays bound on failure.
+ */
+sio_dgram *sio_dgram_bind(sio_loop *loop, const char *host, const char *service,
+                          int flags, size_t bufsize, sio_dgram_cb cb, void *arg);
+
+/* sio_dgram_new - the same on one socket you made (SOCK_DGRAM or
+ * SOCK_SEQPACKET, bound or connected): it is put in O_NONBLOCK and belongs
+ * to the object from now on.  Returns the object, or NULL with errno
+ * (EINVAL for a NULL loop or callback or another socket type, EBADF,
+ * ENOTSOCK, ENOMEM); on failure the fd stays the caller's, open. */
+sio_dgram *sio_dgram_new(sio_loop *loop, int fd, size_t bufsize, sio_dgram_cb cb,
+                         void *arg);
+
+/*
+ * sio_dgram_send - send one datagram (sendmsg() with MSG_NOSIGNAL) to `to`
+ * from the first socket of `to`'s family (the one that received from that
+ * family; when several addresses of one family are bound, the first of
+ * them), or from the first socket when `to` is NULL (a connected socket).
+ * Returns 0, or -1 with errno: EINVAL for NULL `d` (or NULL `data` with
+ * `len` > 0) or a `tolen` too short; EAFNOSUPPORT when no socket of that
+ * family is bound; EAGAIN when the socket buffer is full (the datagram was
+ * dropped, as UDP would); EMSGSIZE; or another sendmsg() error.
+ */
+int sio_dgram_send(sio_dgram *d, const void *data, size_t len,
+                   const struct sockaddr *to, socklen_t tolen);
+
+/* sio_dgram_count / sio_dgram_fd / sio_dgram_address - as for listeners. */
+size_t sio_dgram_count(const sio_dgram *d);
+int sio_dgram_fd(const sio_dgram *d, size_t i);
+char *sio_dgram_address(const sio_dgram *d, size_t i, char *buf, size_t len);
+
+/* sio_dgram_truncated - datagrams that arrived truncated (0 for NULL). */
+uint64_t sio_dgram_truncated(const sio_dgram *d);
+
+/* sio_dgram_free - stop watching, close every socket and free.  Safe from
+ * the object's own callback.  NULL is ignored. */
+void sio_dgram_free(sio_dgram *d);
 
 #ifdef __cplusplus
 }

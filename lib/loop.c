@@ -151,6 +151,18 @@ sio_loop_free(sio_loop *loop)
 }
 
 const char *
+sio_version(void)
+{
+	return PACKAGE_VERSION;   /* configure checks it against sigio.h */
+}
+
+int
+sio_version_number(void)
+{
+	return SIO_VERSION_NUMBER;
+}
+
+const char *
 sio_loop_backend(const sio_loop *loop)
 {
 	return loop == NULL ? NULL : loop->backend->name;
@@ -279,12 +291,16 @@ sio__retire(sio_loop *loop, void *handle)
 	g->v[g->n++] = handle;
 }
 
-/* How long the wait may block: not at all if something is already due. */
+/* How long the wait may block: not at all if something is already due, or
+ * if nothing is active any more (the timer phase may have fired or stopped
+ * the last watcher: the run then returns after this iteration, and no
+ * watcher is left whose event could end the sleep). */
 static int
 loop_timeout(sio_loop *loop, int mode)
 {
 	if (mode == SIO_RUN_NOWAIT || atomic_load(&loop->stop_flag) ||
-	    atomic_load(&loop->async_flag) || loop->sig_pending)
+	    atomic_load(&loop->async_flag) || loop->sig_pending ||
+	    loop->active == 0)
 		return 0;
 	return sio__timers_timeout(loop);
 }

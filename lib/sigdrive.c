@@ -283,8 +283,8 @@ sio__sd_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
 	return 0;
 }
 
-/* Report what one poll found.  Returns the number of watched fds ready.
- * Backwards, because killing a fallback fd moves the last entry of `v` (when
+/* Report what one poll found.  Returns the number of watched fds ready,
+ * plus one if the self-pipe held records (see sio__sd_wait()).  Backwards, because killing a fallback fd moves the last entry of `v` (when
  * `v` is the fallback set itself) into its place, already looked at. */
 static int
 report(sio_loop *loop, struct pollfd *v, size_t n)
@@ -295,6 +295,7 @@ report(sio_loop *loop, struct pollfd *v, size_t n)
 			continue;
 		if (v[i].fd == loop->pipe_rd) {
 			sio__selfpipe_drain(loop);
+			ready++;
 		} else if (v[i].revents & POLLNVAL) {
 			sio__slot_kill(loop, v[i].fd, 1);
 			ready++;
@@ -337,7 +338,8 @@ build_check(sio_loop *loop, struct sio__sigdrive *sd, int with_fb)
 }
 
 /* Poll the check set with a zero timeout, again while a drained self-pipe
- * asks for a rescan.  Returns the number of ready fds, or -1. */
+ * asks for a rescan.  Returns the number of ready fds (the self-pipe
+ * included, when it held records), or -1. */
 static int
 check(sio_loop *loop, struct sio__sigdrive *sd, int with_fb)
 {
@@ -525,10 +527,15 @@ int
 sio__sd_wait(sio_loop *loop, int timeout_ms)
 {
 	struct sio__sigdrive *sd = loop->bstate;
-	if (drain(loop, sd) < 0 || check(loop, sd, 1) < 0)
+	int ready;
+	if (drain(loop, sd) < 0 || (ready = check(loop, sd, 1)) < 0)
 		return -1;
-	/* Ready: from this check, or from records drained before it. */
-	if (loop->pending.n > 0 || timeout_ms == 0)
+	/* Ready: from this check, or from records drained before it.  A
+	 * check that read the self-pipe consumed the wake-up of a record
+	 * posted after the loop chose `timeout_ms` (an async send or a stop
+	 * from another thread, a user's signal): sleeping now, with that
+	 * timeout, would miss what the record announced. */
+	if (ready > 0 || loop->pending.n > 0 || timeout_ms == 0)
 		return 0;
 	if (sleep_unblocked(loop, sd, timeout_ms) < 0)
 		return -1;

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
@@ -69,6 +70,20 @@ close_pair(int sv[2])
 }
 
 /* ---- creation and backend choice ------------------------------------- */
+
+/* The library reports the version the header (and configure) says. */
+Test(loop, version, .timeout = SIO_TEST_TIMEOUT)
+{
+	char want[32];
+
+	snprintf(want, sizeof want, "%d.%d.%d", SIO_VERSION_MAJOR, SIO_VERSION_MINOR,
+	         SIO_VERSION_PATCH);
+	cr_assert_str_eq(sio_version(), want);
+	cr_assert_str_eq(sio_version(), PACKAGE_VERSION);
+	cr_assert_eq(sio_version_number(), SIO_VERSION_NUMBER);
+	cr_assert_eq(SIO_VERSION_NUMBER, SIO_VERSION_MAJOR * 10000 +
+	             SIO_VERSION_MINOR * 100 + SIO_VERSION_PATCH);
+}
 
 Test(loop, backends_listed, .timeout = SIO_TEST_TIMEOUT)
 {

@@ -1,0 +1,1672 @@
+/*
+ * test_stream.c - the stream layer: TCP and Unix listeners (address text,
+ * both families, port in use, bad services, stale and live socket files,
+ * running out of fds), streams (echo of 1 MiB through a slow reader under
+ * the watermarks, half-close, reset, closing from callbacks, shutdown,
+ * urgent data, pipes, seqpacket messages) and datagrams (UDP echo with the
+ * peer's address, both families, truncation), and bad arguments.  Every
+ * behavioural test runs on every backend; the loop itself is what waits.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* The byte at offset i of a test message: a pattern no offset error hides. */
+static unsigned char
+msg_byte(size_t i)
+{
+	return (unsigned char)((i * 2654435761u) >> 13);
+}
+
+/* True when this machine can bind a TCP socket on ::1. */
+static bool
+have_ipv6(void)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
+	                             .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool ok = bind(fd, (struct sockaddr *)&sin6, sizeof sin6) == 0;
+	close(fd);
+	return ok;
+}
+
+/* The port an fd is bound to. */
+static unsigned short
+fd_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0,
+	             "getsockname: %s", strerror(errno));
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	cr_assert_eq(ss.ss_family, AF_INET6, "family %d", ss.ss_family);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* The family an fd is bound to. */
+static int
+fd_family(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0,
+	             "getsockname: %s", strerror(errno));
+	return ss.ss_family;
+}
+
+/* The loopback address of `family` on `port`, in *ss. */
+static socklen_t
+loopback(int family, unsigned short port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof *ss);
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr = in6addr_loopback;
+		in6->sin6_port = htons(port);
+		return sizeof *in6;
+	}
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	in->sin_family = AF_INET;
+	in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	in->sin_port = htons(port);
+	return sizeof *in;
+}
+
+/* A TCP client connected to the loopback of `family` on `port` (the
+ * listener's backlog completes the handshake: no accept needed), with
+ * SO_RCVBUF `rcvbuf` set before connecting when not 0; nonblocking. */
+static int
+client_tcp(int family, unsigned short port, int rcvbuf)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(family, port, &ss);
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+	if (rcvbuf > 0)
+		cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+		                        sizeof rcvbuf), 0, "SO_RCVBUF: %s",
+		             strerror(errno));
+	cr_assert_eq(connect(fd, (struct sockaddr *)&ss, len), 0,
+	             "connect to port %u: %s", port, strerror(errno));
+	cr_assert_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0, "F_SETFL: %s",
+	             strerror(errno));
+	return fd;
+}
+
+/* The lowest fd number free now (all below it are open). */
+static int
+lowest_free_fd(void)
+{
+	int fd = dup(0);
+	cr_assert_geq(fd, 0, "dup: %s", strerror(errno));
+	close(fd);
+	return fd;
+}
+
+/* A fresh directory for Unix socket files, and a path in it. */
+struct tmpdir {
+	char dir[64];
+	char path[96];
+};
+
+static void
+tmpdir_make(struct tmpdir *t)
+{
+	snprintf(t->dir, sizeof t->dir, "/tmp/sio-stream-XXXXXX");
+	cr_assert_not_null(mkdtemp(t->dir), "mkdtemp: %s", strerror(errno));
+	snprintf(t->path, sizeof t->path, "%s/sock", t->dir);
+}
+
+static void
+tmpdir_remove(struct tmpdir *t)
+{
+	unlink(t->path);
+	rmdir(t->dir);
+}
+
+/* A socket file nobody listens on: bound, then closed. */
+static void
+make_stale_socket(const char *path, int type)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0,
+	             "bind %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* ---- the server side: a listener whose connections become streams ------- */
+
+#define MAX_STREAMS 8
+
+struct server {
+	sio_loop *loop;
+	sio_listener *l;
+	int accepted;
+	char peer[SIO_ADDRSTRLEN];      /* the last peer's address */
+	int peer_fd_flags_ok;           /* accepted fds nonblocking, cloexec */
+	sio_stream *s[MAX_STREAMS];     /* open streams (NULL once closed) */
+	int ns;
+	int free_in_accept;             /* sio_listener_free() in accept cb */
+	int close_accepted;             /* close the fd, make no stream */
+
+	/* behaviour of new streams */
+	int echo;                       /* write back what is read */
+	int urgent_echo;                /* echo urgent bytes as urgent */
+	int close_in_read;              /* sio_stream_close() in on_read */
+	size_t low, high;               /* watermarks (high 0: defaults) */
+	int sndbuf;                     /* SO_SNDBUF of accepted sockets */
+
+	/* what happened */
+	int reads;
+	size_t bytes_in;
+	unsigned char data[4096];       /* the first bytes read */
+	size_t len;
+	size_t msgs[16];                /* lengths of the first reads */
+	size_t max_queued;              /* most sio_stream_queued() seen */
+	int closes;
+	int reason, err;
+	int fd_open_in_close;           /* the fd was open during on_close */
+	int write_after_close, write_after_close_errno;
+	int urgents;
+	unsigned char urgent;
+	int at_mark;
+};
+
+static void
+note_queued(struct server *sv, const sio_stream *s)
+{
+	size_t q = sio_stream_queued(s);
+	if (q > sv->max_queued)
+		sv->max_queued = q;
+}
+
+static void
+srv_read(sio_stream *s, const void *data, size_t len, void *arg)
+{
+	struct server *sv = arg;
+
+	if (sv->reads < 16)
+		sv->msgs[sv->reads] = len;
+	sv->reads++;
+	sv->bytes_in += len;
+	size_t room = sizeof sv->data - sv->len;
+	size_t n = len < room ? len : room;
+	memcpy(sv->data + sv->len, data, n);
+	sv->len += n;
+	if (sv->close_in_read) {
+		sio_stream_close(s);
+		errno = 0;
+		sv->write_after_close = sio_stream_write(s, "x", 1);
+		sv->write_after_close_errno = errno;
+		return;
+	}
+	if (sv->echo)
+		cr_assert_eq(sio_stream_write(s, data, len), 0,
+		             "sio_stream_write(%zu) in on_read: %s", len,
+		             strerror(errno));
+	note_queued(sv, s);
+}
+
+static void
+srv_close(sio_stream *s, int reason, int err, void *arg)
+{
+	struct server *sv = arg;
+
+	sv->closes++;
+	sv->reason = reason;
+	sv->err = err;
+	sv->fd_open_in_close = t_fd_open(sio_stream_fd(s));
+	errno = 0;
+	sv->write_after_close = sio_stream_write(s, "x", 1);
+	sv->write_after_close_errno = errno;
+	sio_stream_close(s);            /* must do nothing now */
+	for (int i = 0; i < sv->ns; i++)
+		if (sv->s[i] == s)
+			sv->s[i] = NULL;
+}
+
+static void
+srv_urgent(sio_stream *s, unsigned char byte, int at_mark, void *arg)
+{
+	struct server *sv = arg;
+
+	sv->urgents++;
+	sv->urgent = byte;
+	sv->at_mark = at_mark;
+	if (sv->urgent_echo)
+		cr_assert_eq(sio_stream_write_urgent(s, byte), 0,
+		             "sio_stream_write_urgent: %s", strerror(errno));
+}
+
+/* Wrap fd in a stream with the server's behaviour. */
+static sio_stream *
+srv_stream(struct server *sv, int fd)
+{
+	cr_assert_lt(sv->ns, MAX_STREAMS, "too many streams");
+	sio_stream *s = sio_stream_new(sv->loop, fd, srv_read, srv_close, sv);
+	cr_assert_not_null(s, "sio_stream_new(%d): %s", fd, strerror(errno));
+	if (sv->high > 0)
+		cr_assert_eq(sio_stream_set_watermarks(s, sv->low, sv->high), 0,
+		             "sio_stream_set_watermarks: %s", strerror(errno));
+	if (sv->urgent_echo)
+		cr_assert_eq(sio_stream_on_urgent(s, srv_urgent), 0,
+		             "sio_stream_on_urgent: %s", strerror(errno));
+	sv->s[sv->ns++] = s;
+	return s;
+}
+
+static void
+srv_accept(sio_listener *l, int fd, const struct sockaddr *peer,
+           socklen_t peerlen, void *arg)
+{
+	struct server *sv = arg;
+
+	sv->accepted++;
+	if (sio_sockaddr_text(peer, peerlen, sv->peer, sizeof sv->peer) == NULL)
+		snprintf(sv->peer, sizeof sv->peer, "?(%s)", strerror(errno));
+	sv->peer_fd_flags_ok = (fcntl(fd, F_GETFL) & O_NONBLOCK) &&
+	                       (fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	if (sv->free_in_accept) {
+		sio_listener_free(l);
+		sv->l = NULL;
+		close(fd);
+		return;
+	}
+	if (sv->close_accepted) {
+		close(fd);
+		return;
+	}
+	if (sv->sndbuf > 0)
+		cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sv->sndbuf,
+		                        sizeof sv->sndbuf), 0, "SO_SNDBUF: %s",
+		             strerror(errno));
+	srv_stream(sv, fd);
+}
+
+static bool
+srv_accepted(void *arg)
+{
+	return ((struct server *)arg)->accepted > 0;
+}
+
+static bool
+srv_closed(void *arg)
+{
+	return ((struct server *)arg)->closes > 0;
+}
+
+/* Close what is still open, let every on_close run, free the listener. */
+static void
+srv_finish(struct server *sv)
+{
+	int want = sv->closes;
+	for (int i = 0; i < sv->ns; i++)
+		if (sv->s[i] != NULL) {
+			sio_stream_close(sv->s[i]);
+			want++;
+		}
+	for (int i = 0; i < SIO_TEST_MAX_ONCE && sv->closes < want; i++)
+		t_run(sv->loop, SIO_RUN_ONCE);
+	cr_assert_eq(sv->closes, want, "on_close ran %d times, want %d",
+	             sv->closes, want);
+	sio_listener_free(sv->l);
+	sv->l = NULL;
+}
+
+/* Run until `*n` reaches `want`. */
+struct count_goal {
+	const int *n;
+	int want;
+};
+
+static bool
+count_reached(void *arg)
+{
+	struct count_goal *g = arg;
+	return *g->n >= g->want;
+}
+
+static void
+run_until_count(sio_loop *loop, const int *n, int want, const char *what)
+{
+	struct count_goal g = { n, want };
+	cr_assert(t_run_until(loop, count_reached, &g, SIO_TEST_MAX_ONCE),
+	          "%s: %d, want %d", what, *n, want);
+}
+
+/* ---- a raw client watched by the loop ------------------------------------- */
+
+struct client {
+	sio_loop *loop;
+	int fd;
+	sio_io *io;
+	const unsigned char *out;       /* what to send (NULL: the pattern) */
+	size_t total;                   /* bytes to send */
+	size_t sent;
+	int shut_after;                 /* shutdown(SHUT_WR) once all is sent */
+	int sent_all;
+	int reading;                    /* read when readable */
+	size_t got;
+	unsigned char in[4096];         /* the first bytes read */
+	int bad;                        /* offset of the first wrong byte + 1 */
+	int eof;
+	int rd_err;
+	int urgents;
+	unsigned char urgent;
+};
+
+static void
+client_read_some(struct client *c, size_t max)
+{
+	unsigned char buf[16384];
+
+	while (max > 0) {
+		ssize_t n = read(c->fd, buf, max < sizeof buf ? max : sizeof buf);
+		if (n == 0) {
+			c->eof = 1;
+			return;
+		}
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				c->rd_err = errno;
+			return;
+		}
+		for (ssize_t i = 0; i < n; i++) {
+			if (c->got + (size_t)i < sizeof c->in)
+				c->in[c->got + (size_t)i] = buf[i];
+			if (c->out == NULL && !c->bad &&
+			    buf[i] != msg_byte(c->got + (size_t)i))
+				c->bad = (int)(c->got + (size_t)i) + 1;
+		}
+		c->got += (size_t)n;
+		max -= (size_t)n;
+	}
+}
+
+static void
+client_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct client *c = arg;
+	unsigned char buf[16384];
+
+	if (revents & SIO_URGENT) {
+		unsigned char b;
+		if (sio_urgent_read(fd, &b) == 1) {
+			c->urgents++;
+			c->urgent = b;
+		}
+	}
+	while ((revents & SIO_WRITE) && c->sent < c->total) {
+		size_t n = c->total - c->sent;
+		if (n > sizeof buf)
+			n = sizeof buf;
+		const unsigned char *p = c->out != NULL ? c->out + c->sent : buf;
+		if (c->out == NULL)
+			for (size_t i = 0; i < n; i++)
+				buf[i] = msg_byte(c->sent + i);
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			cr_assert(errno == EAGAIN || errno == EINTR,
+			          "client send: %s", strerror(errno));
+			break;
+		}
+		c->sent += (size_t)w;
+	}
+	if (c->sent == c->total && !c->sent_all) {
+		c->sent_all = 1;
+		if (c->shut_after)
+			cr_assert_eq(shutdown(fd, SHUT_WR), 0, "shutdown: %s",
+			             strerror(errno));
+	}
+	if (c->reading && (revents & (SIO_READ | SIO_HUP | SIO_ERROR)))
+		client_read_some(c, SIZE_MAX);
+	unsigned ev = (c->sent_all ? 0 : SIO_WRITE) |
+	              (c->reading && !c->eof ? SIO_READ | SIO_URGENT : 0);
+	if (ev != sio_io_events(io))
+		cr_assert_eq(sio_io_set(io, ev), 0, "sio_io_set: %s",
+		             strerror(errno));
+}
+
+static void
+client_start(struct client *c, sio_loop *loop, int fd)
+{
+	c->loop = loop;
+	c->fd = fd;
+	unsigned ev = (c->total > 0 ? SIO_WRITE : 0) |
+	              (c->reading ? SIO_READ | SIO_URGENT : 0);
+	c->sent_all = c->total == 0;
+	c->io = sio_io_start(loop, fd, ev, client_cb, c);
+	cr_assert_not_null(c->io, "sio_io_start(client): %s", strerror(errno));
+}
+
+static void
+client_reading(struct client *c)
+{
+	c->reading = 1;
+	cr_assert_eq(sio_io_set(c->io, sio_io_events(c->io) | SIO_READ | SIO_URGENT),
+	             0, "sio_io_set: %s", strerror(errno));
+}
+
+static void
+client_stop(struct client *c)
+{
+	sio_io_stop(c->io);
+	c->io = NULL;
+	close(c->fd);
+}
+
+static bool
+client_sent_all(void *arg)
+{
+	return ((struct client *)arg)->sent_all != 0;
+}
+
+static bool
+client_eof(void *arg)
+{
+	return ((struct client *)arg)->eof != 0;
+}
+
+/* ---- TCP listeners -------------------------------------------------------- */
+
+/* Listen on `host`, connect a client of `family`, check the address text
+ * and the peer's. */
+static void
+check_tcp_listener(const char *backend, const char *host, int family,
+                   const char *prefix)
+{
+	struct server sv = { .loop = t_loop_new(backend), .close_accepted = 1 };
+	char text[SIO_ADDRSTRLEN], want[SIO_ADDRSTRLEN];
+
+	sv.l = sio_listen_tcp(sv.loop, host, "0", 0, srv_accept, &sv);
+	cr_assert_not_null(sv.l, "sio_listen_tcp(%s, 0): %s", host,
+	                   strerror(errno));
+	cr_assert_eq(sio_listener_count(sv.l), 1, "%zu sockets bound for %s",
+	             sio_listener_count(sv.l), host);
+	int lfd = sio_listener_fd(sv.l, 0);
+	unsigned short port = fd_port(lfd);
+	cr_assert_neq(port, 0, "the listener is on port 0");
+	cr_assert_not_null(sio_listener_address(sv.l, 0, text, sizeof text),
+	                   "sio_listener_address: %s", strerror(errno));
+	snprintf(want, sizeof want, "%s:%u", prefix, port);
+	cr_assert_str_eq(text, want, "address \"%s\", want \"%s\"", text, want);
+	cr_assert(t_getfl(lfd) & O_NONBLOCK, "listener not nonblocking");
+	cr_assert(fcntl(lfd, F_GETFD) & FD_CLOEXEC, "listener not close-on-exec");
+
+	int c = client_tcp(family, port, 0);
+	cr_assert(t_run_until(sv.loop, srv_accepted, &sv, SIO_TEST_MAX_ONCE),
+	          "no connection accepted");
+	cr_assert(sv.peer_fd_flags_ok, "accepted fd not nonblocking+cloexec");
+	snprintf(want, sizeof want, "%s:%u", prefix, fd_port(c));
+	cr_assert_str_eq(sv.peer, want, "peer \"%s\", want \"%s\"", sv.peer, want);
+	close(c);
+	srv_finish(&sv);
+	t_loop_free(sv.loop);
+}
+
+SIO_BACKEND_TEST(listener, tcp_ipv4)
+{
+	check_tcp_listener(be->name, "127.0.0.1", AF_INET, "127.0.0.1");
+}
+
+SIO_BACKEND_TEST(listener, tcp_ipv6)
+{
+	if (!have_ipv6())
+		cr_skip_test("no IPv6 loopback on this machine");
+	check_tcp_listener(be->name, "::1", AF_INET6, "[::1]");
+}
+
+/* Host NULL: every family, one port; a client of each is accepted. */
+SIO_BACKEND_TEST(listener, tcp_any_host)
+{
+	struct server sv = { .loop = t_loop_new(be->name), .close_accepted = 1 };
+	bool v6 = have_ipv6();
+
+	sv.l = sio_listen_tcp(sv.loop, NULL, "0", 0, srv_accept, &sv);
+	cr_assert_not_null(sv.l, "sio_listen_tcp(NULL, 0): %s", strerror(errno));
+	size_t n = sio_listener_count(sv.l);
+	cr_assert_eq(n, v6 ? 2 : 1, "%zu sockets bound, want %d", n, v6 ? 2 : 1);
+	unsigned short port = fd_port(sio_listener_fd(sv.l, 0));
+	int families = 0;
+	for (size_t i = 0; i < n; i++) {
+		int fd = sio_listener_fd(sv.l, i);
+		cr_assert_eq(fd_port(fd), port, "socket %zu on port %u, not %u", i,
+		             fd_port(fd), port);
+		families |= fd_family(fd) == AF_INET ? 1 : 2;
+	}
+	cr_assert_eq(families, v6 ? 3 : 1, "families bound: %#x", families);
+	cr_assert_eq(sio_listener_fd(sv.l, n), -1, "fd beyond the count");
+
+	int c4 = client_tcp(AF_INET, port, 0);
+	int c6 = v6 ? client_tcp(AF_INET6, port, 0) : -1;
+	run_until_count(sv.loop, &sv.accepted, v6 ? 2 : 1, "connections accepted");
+	close(c4);
+	if (c6 >= 0)
+		close(c6);
+	srv_finish(&sv);
+	t_loop_free(sv.loop);
+}
+
+/* A port in use: EADDRINUSE, and nothing of the attempt stays bound or
+ * open (host NULL may have bound :: before failing on 0.0.0.0). */
+SIO_BACKEND_TEST(listener, tcp_port_in_use)
+{
+	struct server sv = { .loop = t_loop_new(be->name) };
+	unsigned short port;
+	char service[8];
+	int busy = t_tcp_listen(&port);
+
+	snprintf(service, sizeof service, "%u", port);
+	int free_before = lowest_free_fd();
+	errno = 0;
+	cr_assert_null(sio_listen_tcp(sv.loop, "127.0.0.1", service, 0,
+	                              srv_accept, &sv), "bound a port in use");
+	cr_assert_eq(errno, EADDRINUSE, "errno %s, want EADDRINUSE",
+	             strerror(errno));
+	errno = 0;
+	cr_assert_null(sio_listen_tcp(sv.loop, NULL, service, 0, srv_accept, &sv),
+	               "host NULL bound a port in use");
+	cr_assert_eq(errno, EADDRINUSE, "errno %s, want EADDRINUSE",
+	             strerror(errno));
+	cr_assert_eq(lowest_free_fd(), free_before, "a failed listen left an fd open");
+	if (have_ipv6()) {
+		/* Had [::]:port stayed bound, this would fail. */
+		struct sockaddr_in6 a = { .sin6_family = AF_INET6,
+		                          .sin6_addr = IN6ADDR_ANY_INIT,
+		                          .sin6_port = htons(port) };
+		int one = 1;
+		int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+		cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0,
+		             "[::]:%u stayed bound: %s", port, strerror(errno));
+		cr_assert_eq(listen(fd, 1), 0, "listen: %s", strerror(errno));
+		close(fd);
+	}
+	close(busy);
+	t_loop_free(sv.loop);
+}
+
+/* A datagram callback for objects that must never be made. */
+static void
+dg_cb_unused(sio_dgram *d, const void *data, size_t len,
+             const struct sockaddr *from, socklen_t fromlen, int truncated,
+             void *arg)
+{
+	cr_assert_fail("a datagram reached an object that should not exist");
+}
+
+SIO_BACKEND_TEST(listener, tcp_bad_service)
+{
+	struct server sv = { .loop = t_loop_new(be->name) };
+	static const struct { char svc[24]; int err; } cases[] = {
+		{ "no-such-service-xyz", EADDRNOTAVAIL },
+		{ "99999", EINVAL },
+		{ "65536", EINVAL },
+		{ "", EINVAL },
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		errno = 0;
+		cr_assert_null(sio_listen_tcp(sv.loop, "127.0.0.1", cases[i].svc, 0,
+		                              srv_accept, &sv),
+		               "service \"%s\" was accepted", cases[i].svc);
+		cr_assert_eq(errno, cases[i].err, "service \"%s\": errno %s, want %s",
+		             cases[i].svc, strerror(errno), strerror(cases[i].err));
+		if (cases[i].err == EADDRNOTAVAIL)
+			cr_assert_neq(sio_listener_error()[0], '\0',
+			              "no getaddrinfo message for \"%s\"", cases[i].svc);
+	}
+	errno = 0;
+	cr_assert_null(sio_dgram_bind(sv.loop, "127.0.0.1", "no-such-service-xyz",
+	                              0, 0, dg_cb_unused, NULL),
+	               "sio_dgram_bind took a bad service");
+	cr_assert_eq(errno, EADDRNOTAVAIL, "dgram: errno %s", strerror(errno));
+	/* A success clears the message. */
+	sv.l = sio_listen_tcp(sv.loop, "127.0.0.1", "0", 0, srv_accept, &sv);
+	cr_assert_not_null(sv.l, "sio_listen_tcp: %s", strerror(errno));
+	cr_assert_str_eq(sio_listener_error(), "", "message \"%s\" after success",
+	                 sio_listener_error());
+	srv_finish(&sv);
+	t_loop_free(sv.loop);
+}
+
+/* The listener's own callback frees it: no connection is handed over
+ * after that, and nothing is used after free. */
+SIO_BACKEND_TEST(listener, free_in_accept)
+{
+	struct server sv = { .loop = t_loop_new(be->name), .free_in_accept = 1 };
+
+	sv.l = sio_listen_tcp(sv.loop, "127.0.0.1", "0", 0, srv_accept, &sv);
+	cr_assert_not_null(sv.l, "sio_listen_tcp: %s", strerror(errno));
+	unsigned short port = fd_port(sio_listener_fd(sv.l, 0));
+	int c[3];
+	for (int i = 0; i < 3; i++)
+		c[i] = client_tcp(AF_INET, port, 0);
+	cr_assert(t_run_until(sv.loop, srv_accepted, &sv, SIO_TEST_MAX_ONCE),
+	          "no connection accepted");
+	t_run_nowait(sv.loop, 5);
+	cr_assert_eq(sv.accepted, 1, "%d connections handed over after the "
+	             "listener was freed in the first", sv.accepted);
+	for (int i = 0; i < 3; i++)
+		close(c[i]);
+	t_loop_free(sv.loop);
+}
+
+SIO_BACKEND_TEST(listener, connect_refused)
+{
+	char service[8];
+
+	snprintf(service, sizeof service, "%u", t_closed_port());
+	errno = 0;
+	cr_assert_eq(sio_connect_tcp("127.0.0.1", service, 5000), -1,
+	             "connected to a closed port");
+	cr_assert_eq(errno, ECONNREFUSED, "errno %s, want ECONNREFUSED",
+	             strerror(errno));
+}
+
+/* ---- Unix listeners ----------------------------------------------------- */
+
+/* A Unix listener of `type`: its address is the path, a client's messages
+ * come back whole through an echo stream, and free removes the file. */
+static void
+check_unix_echo(const char *backend, int type)
+{
+	struct server sv = { .loop = t_loop_new(backend), .echo = 1 };
+	struct tmpdir td;
+	char text[SIO_ADDRSTRLEN];
+	static const char *const msgs[] = { "one", "two!", "three" };
+
+	tmpdir_make(&td);
+	sv.l = sio_listen_unix(sv.loop, td.path, type, 0, srv_accept, &sv);
+	cr_assert_not_null(sv.l, "sio_listen_unix(%s): %s", td.path,
+	                   strerror(errno));
+	cr_assert_eq(sio_listener_count(sv.l), 1, "count");
+	cr_assert_str_eq(sio_listener_address(sv.l, 0, text, sizeof text), td.path,
+	                 "address \"%s\"", text);
+	int c = sio_connect_unix(td.path, type, 5000);
+	cr_assert_geq(c, 0, "sio_connect_unix: %s", strerror(errno));
+	cr_assert(t_getfl(c) & O_NONBLOCK, "client fd not nonblocking");
+	cr_assert(t_run_until(sv.loop, srv_accepted, &sv, SIO_TEST_MAX_ONCE),
+	          "no connection accepted");
+	for (int i = 0; i < 3; i++)
+		t_write_all(c, msgs[i], strlen(msgs[i]));
+	run_until_count(sv.loop, &sv.reads, type == SOCK_SEQPACKET ? 3 : 1,
+	                "reads");
+	if (type == SOCK_SEQPACKET) {
+		/* One message per read, one per echo write. */
+		for (int i = 0; i < 3; i++) {
+			char buf[64];
+			cr_assert_eq(sv.msgs[i], strlen(msgs[i]), "message %d read as "
+			             "%zu bytes", i, sv.msgs[i]);
+			struct pollfd p = { .fd = c, .events = POLLIN };
+			cr_assert_eq(poll(&p, 1, 5000), 1, "no echo of message %d", i);
+			ssize_t n = recv(c, buf, sizeof buf, 0);
+			cr_assert_eq(n, (ssize_t)strlen(msgs[i]), "echo %d: %zd bytes",
+			             i, n);
+			cr_assert_arr_eq(buf, msgs[i], (size_t)n, "echo %d differs", i);
+		}
+	} else {
+		char buf[64];
+		t_read_all(c, buf, 12);
+		cr_assert_arr_eq(buf, "onetwo!three", 12, "echo differs");
+	}
+	close(c);
+	cr_assert(t_run_until(sv.loop, srv_closed, &sv, SIO_TEST_MAX_ONCE),
+	          "the stream did not see the client's close");
+	cr_assert_eq(sv.reason, SIO_CLOSE_EOF, "reason %d, want EOF", sv.reason);
+	srv_finish(&sv);
+	struct stat st;
+	cr_assert_eq(lstat(td.path, &st), -1, "socket file left behind");
+	tmpdir_remove(&td);
+	t_loop_free(sv.loop);
+}
+
+SIO_BACKEND_TEST(listener, unix_stream)
+{
+	check_unix_echo(be->name, SOCK_STREAM);
+}
+
+SIO_BACKEND_TEST(listener, unix_seqpacket)
+{
+	check_unix_echo(be->name, SOCK_SEQPACKET);
+}
+
+/* A stale socket file is replaced. */
+SIO_BACKEND_TEST(listener, unix_stale_replaced)
+{
+	struct server sv = { .loop = t_loop_new(be->name), .close_accepted = 1 };
+	struct tmpdir td;
+
+	tmpdir_make(&td);
+	make_stale_socket(td.path, SOCK_STREAM);
+	sv.l = sio_listen_unix(sv.loop, td.path, SOCK_STREAM, 0, srv_accept, &sv);
+	cr_assert_not_null(sv.l, "a stale socket file was not replaced: %s",
+	                   strerror(errno));
+	int c = sio_connect_unix(td.path, SOCK_STREAM, 5000);
+	cr_assert_geq(c, 0, "sio_connect_unix: %s", strerror(errno));
+	cr_assert(t_run_until(sv.loop, srv_accepted, &sv, SIO_TEST_MAX_ONCE),
+	          "no connection accepted");
+	close(c);
+	srv_finish(&sv);
+	tmpdir_remove(&td);
+	t_loop_free(sv.loop);
+}
+
+/* A live socket, or a file that is not a socket, is left alone. */
+SIO_BACKEND_TEST(listener, unix_live_refused)
+{
+	struct server sv = { .loop = t_loop_new(be->name) };
+	struct tmpdir td;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+
+	tmpdir_make(&td);
+	int live = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(live, 0, "socket: %s", strerror(errno));
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", td.path);
+	cr_assert_eq(bind(live, (struct sockaddr *)&sun, sizeof sun), 0, "bind");
+	cr_assert_eq(listen(live, 4), 0, "listen");
+	int free_before = lowest_free_fd();
+	errno = 0;
+	cr_assert_null(sio_listen_unix(sv.loop, td.path, SOCK_STREAM, 0,
+	                               srv_accept, &sv), "took a live socket's path");
+	cr_assert_eq(errno, EADDRINUSE, "errno %s, want EADDRINUSE", strerror(errno));
+	cr_assert_eq(lowest_free_fd(), free_before, "an fd was left open");
+	int c = sio_connect_unix(td.path, SOCK_STREAM, 5000);
+	cr_assert_geq(c, 0, "the live listener no longer answers: %s",
+	              strerror(errno));
+	close(c);
+	close(live);
+	unlink(td.path);
+
+	/* A regular file is not a stale socket. */
+	int f = open(td.path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	cr_assert_geq(f, 0, "open: %s", strerror(errno));
+	t_write_all(f, "keep", 4);
+	close(f);
+	errno = 0;
+	cr_assert_null(sio_listen_unix(sv.loop, td.path, SOCK_STREAM, 0,
+	                               srv_accept, &sv), "replaced a regular file");
+	cr_assert_eq(errno, EADDRINUSE, "errno %s, want EADDRINUSE", strerror(errno));
+	cr_assert_eq(lstat(td.path, &st), 0, "the regular file was removed");
+	cr_assert_eq(st.st_size, 4, "the regular file was changed");
+	tmpdir_remove(&td);
+	t_loop_free(sv.loop);
+}
+
+/* ---- running out of fds ---------------------------------------------------- */
+
+static void
+set_nofile(rlim_t soft)
+{
+	struct rlimit rl;
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0, "getrlimit");
+	rl.rlim_cur = soft;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0, "setrlimit(%llu): %s",
+	             (unsigned long long)soft, strerror(errno));
+}
+
+static void
+stop_timer_flag(sio_timer *t, void *arg)
+{
+	*(int *)arg = 1;
+}
+
+/* Run the loop for `ms` milliseconds (a timer ends the wait); returns the
+ * iterations it took. */
+static uint64_t
+iterations_during(sio_loop *loop, unsigned ms)
+{
+	int fired = 0;
+	uint64_t before = t_stats(loop).iterations;
+	sio_timer *t = sio_timer_start(loop, ms, 0, stop_timer_flag, &fired);
+	cr_assert_not_null(t, "sio_timer_start: %s", strerror(errno));
+	cr_assert(t_run_until(loop, t_flag_set, &fired, SIO_TEST_MAX_ONCE),
+	          "the timer did not fire");
+	sio_timer_stop(t);
+	return t_stats(loop).iterations - before;
+}
+
+/* Out of fds, with the reserve: waiting connections are taken and closed
+ * (counted), the loop does not spin, and accepting works again once fds
+ * are free. */
+SIO_BACKEND_TEST(listener, emfile_reserve)
+{
+	struct server sv = { .loop = t_loop_new(be->name), .close_accepted = 1 };
+	struct rlimit saved;
+
+	sv.l = sio_listen_tcp(sv.loop, "127.0.0.1", "0", 0, srv_accept, &sv);
+	cr_assert_not_null(sv.l, "sio_listen_tcp: %s", strerror(errno));
+	unsigned short port = fd_port(sio_listener_fd(sv.l, 0));
+	int c[3];
+	for (int i = 0; i < 3; i++)
+		c[i] = client_tcp(AF_INET, port, 0);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0, "getrlimit");
+	set_nofile((rlim_t)lowest_free_fd());   /* no new fd at all */
+	uint64_t it0 = t_stats(sv.loop).iterations;
+	for (int i = 0; i < SIO_TEST_MAX_ONCE && sio_listener_refused(sv.l) < 3 &&
+	     !t_guard_fired(); i++)
+		t_run(sv.loop, SIO_RUN_ONCE);
+	uint64_t took = t_stats(sv.loop).iterations - it0;
+	uint64_t idle = iterations_during(sv.loop, 150);
+	set_nofile(saved.rlim_cur);
+	cr_assert_eq(sio_listener_refused(sv.l), 3, "refused %llu, want 3",
+	             (unsigned long long)sio_listener_refused(sv.l));
+	cr_assert_eq(sv.accepted, 0, "accepted %d while out of fds", sv.accepted);
+	cr_assert_leq(took, 20, "%llu iterations to refuse 3 connections",
+	              (unsigned long long)took);
+	cr_assert_leq(idle, 10, "%llu iterations in 150 ms: the loop spins",
+	              (unsigned long long)idle);
+	for (int i = 0; i < 3; i++) {
+		char b;
+		struct pollfd p = { .fd = c[i], .events = POLLIN };
+		cr_assert_eq(poll(&p, 1, 5000), 1, "client %d: not closed", i);
+		cr_assert_leq(read(c[i], &b, 1), 0, "client %d got data", i);
+		close(c[i]);
+	}
+	/* Fds are back: connections are served again. */
+	int c4 = client_tcp(AF_INET, port, 0);
+	cr_assert(t_run_until(sv.loop, srv_accepted, &sv, SIO_TEST_MAX_ONCE),
+	          "no connection accepted after the shortage");
+	close(c4);
+	srv_finish(&sv);
+	t_loop_free(sv.loop);
+}
+
+static void
+restore_nofile(sio_timer *t, void *arg)
+{
+	set_nofile(((struct rlimit *)arg)->rlim_cur);
+}
+
+/* Out of fds below the reserve too: accepting pauses (a few iterations
+ * per pause, no spin), and resumes by itself once fds are back. */
+SIO_BACKEND_TEST(listener, emfile_pause)
+{
+	struct server sv = { .loop = t_loop_new(be->name), .close_accepted = 1 };
+	struct rlimit saved;
+
+	int limit = lowest_free_fd();   /* the listener and its reserve go above */
+	sv.l = sio_listen_tcp(sv.loop, "127.0.0.1", "0", 0, srv_accept, &sv);
+	cr_assert_not_null(sv.l, "sio_listen_tcp: %s", strerror(errno));
+	unsigned short port = fd_port(sio_listener_fd(sv.l, 0));
+	int c[2];
+	for (int i = 0; i < 2; i++)
+		c[i] = client_tcp(AF_INET, port, 0);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &saved), 0, "getrlimit");
+	set_nofile((rlim_t)limit);
+	sio_timer *t = sio_timer_start(sv.loop, 350, 0, restore_nofile, &saved);
+	cr_assert_not_null(t, "sio_timer_start");
+	uint64_t it0 = t_stats(sv.loop).iterations;
+	run_until_count(sv.loop, &sv.accepted, 2, "accepted after fds came back");
+	uint64_t took = t_stats(sv.loop).iterations - it0;
+	sio_timer_stop(t);
+	set_nofile(saved.rlim_cur);
+	cr_assert_leq(took, 40, "%llu iterations during ~350 ms out of fds: spins",
+	              (unsigned long long)took);
+	cr_assert_eq(sio_listener_refused(sv.l), 0, "refused %llu with no reserve "
+	             "usable", (unsigned long long)sio_listener_refused(sv.l));
+	for (int i = 0; i < 2; i++)
+		close(c[i]);
+	srv_finish(&sv);
+	t_loop_free(sv.loop);
+}
+
+/* ---- streams ------------------------------------------------------------- */
+
+/* A TCP echo server and a connected raw client; the accepted stream in
+ * sv->s[0]. */
+static int
+echo_pair(struct server *sv, int rcvbuf)
+{
+	sv->l = sio_listen_tcp(sv->loop, "127.0.0.1", "0", 0, srv_accept, sv);
+	cr_assert_not_null(sv->l, "sio_listen_tcp: %s", strerror(errno));
+	int c = client_tcp(AF_INET, fd_port(sio_listener_fd(sv->l, 0)), rcvbuf);
+	cr_assert(t_run_until(sv->loop, srv_accepted, sv, SIO_TEST_MAX_ONCE),
+	          "no connection accepted");
+	cr_assert_not_null(sv->s[0], "no stream made");
+	return c;
+}
+
+/* A slow reader: a timer reads a little at a time, and samples the
+ * server's queue. */
+struct slow {
+	struct client *c;
+	struct server *sv;
+	size_t per_tick;
+};
+
+static void
+slow_tick(sio_timer *t, void *arg)
+{
+	struct slow *sl = arg;
+	client_read_some(sl->c, sl->per_tick);
+	if (sl->sv->s[0] != NULL)
+		note_queued(sl->sv, sl->sv->s[0]);
+}
+
+static bool
+echo_done(void *arg)
+{
+	struct client *c = arg;
+	return c->got >= c->total || c->eof || c->rd_err || c->bad;
+}
+
+/* 1 MiB through an echo stream to a peer that reads slowly: everything
+ * comes back intact, and the stream's queue never grows past the high
+ * watermark plus one read. */
+SIO_BACKEND_TEST(stream, echo_1mib_slow_reader)
+{
+	struct server sv = { .loop = t_loop_new(be->name), .echo = 1,
+	                     .sndbuf = 8192 };
+	struct client c = { .total = 1 << 20 };
+
+	int fd = echo_pair(&sv, 8192);
+	client_start(&c, sv.loop, fd);
+	struct slow sl = { &c, &sv, 16384 };
+	sio_timer *t = sio_timer_start(sv.loop, 1, 1, slow_tick, &sl);
+	cr_assert_not_null(t, "sio_timer_start");
+	cr_assert(t_run_until(sv.loop, echo_done, &c, 1000000), "echo stalled: "
+	          "sent %zu, got %zu", c.sent, c.got);
+	sio_timer_stop(t);
+	cr_assert_eq(c.bad, 0, "byte %d of the echo is wrong", c.bad - 1);
+	cr_assert_eq(c.rd_err, 0, "client read: %s", strerror(c.rd_err));
+	cr_assert_eq(c.got, c.total, "echo: %zu bytes of %zu", c.got, c.total);
+	cr_assert_eq(sv.bytes_in, c.total, "server read %zu", sv.bytes_in);
+	size_t high = 64 * 1024;
+	cr_assert_gt(sv.max_queued, high, "the queue never passed the high "
+	             "watermark (%zu): nothing was throttled", sv.max_queued);
+	cr_assert_leq(sv.max_queued, high + SIO_STREAM_READ_MAX,
+	              "queue grew to %zu, above high + one read", sv.max_queued);
+	cr_assert_eq(sv.closes, 0, "stream closed: reason %d", sv.reason);
+	client_stop(&c);
+	srv_finish(&sv);
+	t_loop_free(sv.loop);
+}
+
+/* The peer half-closes with our answer still queued: the stream keeps
+ * writing, delivers everything, then closes with SIO_CLOSE_EOF. */
+SIO_BACKEND_TEST(stream, half_close_drains)
+{
+	struct server sv = { .loop = t_loop_new(be->name), .echo = 1,
+	                     .sndbuf = 8192, .low = 1, .high = 4 << 20 };
+	struct client c = { .total = 200 * 1024, .shut_after = 1 };
+
+	int fd = echo_pair(&sv, 8192);
+	client_start(&c, sv.loop, fd);
+	cr_assert(t_run_until(sv.loop, client_sent_all, &c, SIO_TEST_MAX_ONCE),
+	          "client could not send: %zu", c.sent);
+	t_run_nowait(sv.loop, 20);
+	cr_assert_eq(sv.bytes_in, c.total, "server read %zu of %zu", sv.bytes_in,
+	             c.total);
+	cr_assert_eq(sv.closes, 0, "closed (reason %d) with the answer queued",
+	             sv.reason);
+	cr_assert_gt(sio_stream_queued(sv.s[0]), 0, "nothing queued: the test "
+	             "does not test a drain");
+	client_reading(&c);
+	cr_assert(t_run_until(sv.loop, client_eof, &c, SIO_TEST_MAX_ONCE),
+	          "no EOF after %zu bytes", c.got);
+	cr_assert_eq(c.got, c.total, "got %zu of %zu before EOF", c.got, c.total);
+	cr_assert_eq(c.bad, 0, "byte %d wrong", c.bad - 1);
+	cr_assert(t_run_until(sv.loop, srv_closed, &sv, SIO_TEST_MAX_ONCE),
+	          "no on_close");
+	cr_assert_eq(sv.reason, SIO_CLOSE_EOF, "reason %d, want EOF", sv.reason);
+	cr_assert_eq(sv.err, 0, "err %d", sv.err);
+	cr_assert(sv.fd_open_in_close, "the fd was closed before on_close");
+	cr_assert_eq(sv.write_after_close, -1, "write in on_close worked");
+	cr_assert_eq(sv.write_after_close_errno, EPIPE, "write in on_close: %s",
+	             strerror(sv.write_after_close_errno));
+	client_stop(&c);
+	srv_finish(&sv);
+	t_loop_free(sv.loop);
+}
+
+/* The peer resets the connection: SIO_CLOSE_RESET, ECONNRESET. */
+SIO_BACKEND_TEST(stream, peer_reset)
+{
+	struct server sv = { .loop = t_loop_new(be->name) };
+	struct linger lg = { 1, 0 };
+
+	int c = echo_pair(&sv, 0);
+	t_write_all(c, "x", 1);
+	run_until_count(sv.loop, &sv.reads, 1, "reads");
+	cr_assert_eq(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0,
+	             "SO_LINGER");
+	close(c);
+	cr_assert(t_run_until(sv.loop, srv_closed, &sv, SIO_TEST_MAX_ONCE),
+	          "no on_close after a reset");
+	cr_assert_eq(sv.reason, SIO_CLOSE_RESET, "reason %d (err %s), want RESET",
+	             sv.reason, strerror(sv.err));
+	cr_assert_eq(sv.err, ECONNRESET, "err %s", strerror(sv.err));
+	srv_finish(&sv);
+	t_loop_free(sv.loop);
+}
+
+/* Writing to a peer that has gone: EPIPE and SIO_CLOSE_RESET, no SIGPIPE
+ * (the default SIGPIPE disposition would kill the test). */
+SIO_BACKEND_TEST(stream, write_to_closed_peer)
+{
+	struct server sv = { .loop = t_loop_new(be->name) };
+	int p[2];
+	unsigned char big[65536];
+
+	memset(big, 'z', sizeof big);
+	t_socketpair(p);
+	sio_stream *s = srv_stream(&sv, p[0]);
+	close(p[1]);
+	int rc = 0;
+	for (int i = 0; i < 64 && rc == 0; i++)
+		rc = sio_stream_write(s, big, sizeof big);
+	if (rc < 0)
+		cr_assert(errno == EPIPE || errno == ECONNRESET, "write: %s",
+		          strerror(errno));
+	cr_assert(t_run_until(sv.loop, srv_closed, &sv, SIO_TEST_MAX_ONCE),
+	          "no on_close");
+	cr_assert_eq(sv.closes, 1, "on_close ran %d times", sv.closes);
+	cr_assert(sv.reason == SIO_CLOSE_RESET || sv.reason == SIO_CLOSE_EOF,
+	          "reason %d (%s)", sv.reason, strerror(sv.err));
+	t_loop_free(sv.loop);
+}
+
+/* on_read closes its own stream: later writes fail with EPIPE, on_read
+ * is not called again, on_close runs once (after on_read returned), the
+ * peer sees EOF. */
+SIO_BACKEND_TEST(stream, close_in_read)
+{
+	struct server sv = { .loop = t_loop_new(be->name), .close_in_read = 1 };
+	int p[2];
+
+	t_socketpair(p);
+	srv_stream(&sv, p[0]);
+	t_write_all(p[1], "hello", 5);
+	cr_assert(t_run_until(sv.loop, srv_closed, &sv, SIO_TEST_MAX_ONCE),
+	          "no on_close");
+	cr_assert_eq(sv.reads, 1, "on_read ran %d times", sv.reads);
+	cr_assert_eq(sv.write_after_close, -1, "write after close worked");
+	cr_assert_eq(sv.write_after_close_errno, EPIPE, "write after close: %s",
+	             strerror(sv.write_after_close_errno));
+	cr_assert_eq(sv.reason, SIO_CLOSE_LOCAL, "reason %d", sv.reason);
+	/* The stream's fd is closed now: the peer's writes fail. */
+	cr_assert_eq(send(p[1], "more", 4, MSG_NOSIGNAL), -1, "the stream's fd "
+	             "is still open");
+	t_run_nowait(sv.loop, 5);
+	cr_assert_eq(sv.reads, 1, "on_read ran after close");
+	cr_assert_eq(sv.closes, 1, "on_close ran %d times", sv.closes);
+	char b;
+	cr_assert_eq(read(p[1], &b, 1), 0, "the peer saw no EOF");
+	close(p[1]);
+	t_loop_free(sv.loop);
+}
+
+/* Two streams ready in the same iteration; whichever reads first closes
+ * the other, which then never reads. */
+static void
+close_other_read(sio_stream *s, const void *data, size_t len, void *arg)
+{
+	struct server *sv = arg;
+	sv->reads++;
+	sio_stream_close(sv->s[0] == s ? sv->s[1] : sv->s[0]);
+}
+
+SIO_BACKEND_TEST(stream, close_other_in_read)
+{
+	struct server sv = { .loop = t_loop_new(be->name) };
+	int a[2], b[2];
+
+	t_socketpair(a);
+	t_socketpair(b);
+	for (int i = 0; i < 2; i++) {
+		sv.s[i] = sio_stream_new(sv.loop, i == 0 ? a[0] : b[0],
+		                         close_other_read, srv_close, &sv);
+		cr_assert_not_null(sv.s[i], "sio_stream_new: %s", strerror(errno));
+	}
+	sv.ns = 2;
+	t_write_all(a[1], "a", 1);
+	t_write_all(b[1], "b", 1);
+	run_until_count(sv.loop, &sv.reads, 1, "reads");
+	run_until_count(sv.loop, &sv.closes, 1, "closes");
+	t_run_nowait(sv.loop, 5);
+	cr_assert_eq(sv.reads, 1, "the closed stream read too (%d reads)", sv.reads);
+	cr_assert_eq(sv.closes, 1, "on_close ran %d times", sv.closes);
+	cr_assert_eq(sv.reason, SIO_CLOSE_LOCAL, "reason %d", sv.reason);
+	srv_finish(&sv);
+	close(a[1]);
+	close(b[1]);
+	t_loop_free(sv.loop);
+}
+
+/* sio_stream_close() outside any callback: on_close runs later, from the
+ * loop, once, with the fd still open during the call. */
+SIO_BACKEND_TEST(stream, close_from_outside)
+{
+	struct server sv = { .loop = t_loop_new(be->name) };
+	int p[2];
+
+	t_socketpair(p);
+	sio_stream *s = srv_stream(&sv, p[0]);
+	cr_assert_eq(sio_stream_fd(s), p[0], "sio_stream_fd");
+	sio_stream_close(s);
+	sio_stream_close(s);            /* again: nothing */
+	cr_assert_eq(sv.closes, 0, "on_close ran inside sio_stream_close()");
+	errno = 0;
+	cr_assert_eq(sio_stream_write(s, "x", 1), -1, "write after close worked");
+	cr_assert_eq(errno, EPIPE, "errno %s", strerror(errno));
+	cr_assert(t_run_until(sv.loop, srv_closed, &sv, SIO_TEST_MAX_ONCE),
+	          "no on_close");
+	t_run_nowait(sv.loop, 3);
+	cr_assert_eq(sv.closes, 1, "on_close ran %d times", sv.closes);
+	cr_assert_eq(sv.reason, SIO_CLOSE_LOCAL, "reason %d", sv.reason);
+	cr_assert(sv.fd_open_in_close, "fd closed before on_close");
+	cr_assert(!t_fd_open(p[0]), "fd still open after on_close");
+	char b;
+	cr_assert_eq(read(p[1], &b, 1), 0, "the peer saw no EOF");
+	close(p[1]);
+	t_loop_free(sv.loop);
+}
+
+/* shutdown() after a large write: the peer gets every byte then EOF; our
+ * writes fail with EPIPE; the peer's close then ends the stream (EOF). */
+SIO_BACKEND_TEST(stream, shutdown_after_drain)
+{
+	struct server sv = { .loop = t_loop_new(be->name) };
+	struct client c = { .reading = 1, .total = 0 };
+	int p[2];
+	size_t total = 256 * 1024;
+	unsigned char *msg = malloc(total);
+
+	cr_assert_not_null(msg, "malloc");
+	for (size_t i = 0; i < total; i++)
+		msg[i] = msg_byte(i);
+	t_socketpair(p);
+	sio_stream *s = srv_stream(&sv, p[0]);
+	cr_assert_eq(sio_stream_write(s, msg, total), 0, "write: %s", strerror(errno));
+	cr_assert_gt(sio_stream_queued(s), 0, "all written at once: no drain tested");
+	cr_assert_eq(sio_stream_shutdown(s), 0, "shutdown: %s", strerror(errno));
+	cr_assert_eq(sio_stream_shutdown(s), 0, "second shutdown: %s", strerror(errno));
+	errno = 0;
+	cr_assert_eq(sio_stream_write(s, "x", 1), -1, "write after shutdown worked");
+	cr_assert_eq(errno, EPIPE, "errno %s", strerror(errno));
+	client_start(&c, sv.loop, p[1]);
+	cr_assert(t_run_until(sv.loop, client_eof, &c, SIO_TEST_MAX_ONCE),
+	          "no EOF at the peer after %zu bytes", c.got);
+	cr_assert_eq(c.got, total, "peer got %zu of %zu", c.got, total);
+	cr_assert_eq(c.bad, 0, "byte %d wrong", c.bad - 1);
+	cr_assert_eq(sv.closes, 0, "closed before the peer's EOF");
+	client_stop(&c);
+	cr_assert(t_run_until(sv.loop, srv_closed, &sv, SIO_TEST_MAX_ONCE),
+	          "no on_close after the peer closed");
+	cr_assert_eq(sv.reason, SIO_CLOSE_EOF, "reason %d", sv.reason);
+	free(msg);
+	t_loop_free(sv.loop);
+}
+
+/* Small writes while the queue is not empty are coalesced and kept in
+ * order; a single write_urgent sits between them. */
+SIO_BACKEND_TEST(stream, urgent_echo)
+{
+	struct server sv = { .loop = t_loop_new(be->name), .echo = 1,
+	                     .urgent_echo = 1 };
+	struct client c = { .reading = 1 };
+
+	int fd = echo_pair(&sv, 0);
+	client_start(&c, sv.loop, fd);
+	cr_assert_eq(send(fd, "ab", 2, 0), 2, "send");
+	cr_assert_eq(send(fd, "X", 1, MSG_OOB), 1, "send MSG_OOB: %s",
+	             strerror(errno));
+	cr_assert_eq(send(fd, "cd", 2, 0), 2, "send");
+	for (int i = 0; i < SIO_TEST_MAX_ONCE && (c.got < 4 || c.urgents < 1) &&
+	     !t_guard_fired(); i++)
+		t_run(sv.loop, SIO_RUN_ONCE);
+	cr_assert_eq(sv.urgents, 1, "server got %d urgent bytes", sv.urgents);
+	cr_assert_eq(sv.urgent, 'X', "server's urgent byte %#x", sv.urgent);
+	cr_assert(sv.at_mark, "the urgent byte came before the data ahead of it");
+	cr_assert_eq(sv.len, 4, "server read %zu in-band bytes", sv.len);
+	cr_assert_arr_eq(sv.data, "abcd", 4, "server's in-band bytes");
+	cr_assert_eq(c.urgents, 1, "client got %d urgent bytes", c.urgents);
+	cr_assert_eq(c.urgent, 'X', "client's urgent byte %#x", c.urgent);
+	cr_assert_eq(c.got, 4, "client got %zu in-band bytes", c.got);
+	cr_assert_arr_eq(c.in, "abcd", 4, "client's in-band bytes");
+	client_stop(&c);
+	srv_finish(&sv);
+	t_loop_free(sv.loop);
+}
+
+/* An urgent byte with nothing in-band around it: the stream must take it
+ * before any read() (a read at the mark steps over the byte and Linux
+ * forgets it), on every backend. */
+SIO_BACKEND_TEST(stream, urgent_alone)
+{
+	struct server sv = { .loop = t_loop_new(be->name), .echo = 1,
+	                     .urgent_echo = 1 };
+	struct client c = { .reading = 1 };
+
+	int fd = echo_pair(&sv, 0);
+	client_start(&c, sv.loop, fd);
+	cr_assert_eq(send(fd, "Y", 1, MSG_OOB), 1, "send MSG_OOB: %s",
+	             strerror(errno));
+	for (int i = 0; i < SIO_TEST_MAX_ONCE && c.urgents < 1 && !t_guard_fired(); i++)
+		t_run(sv.loop, SIO_RUN_ONCE);
+	cr_assert_eq(sv.urgents, 1, "server got %d urgent bytes", sv.urgents);
+	cr_assert_eq(sv.urgent, 'Y', "server's urgent byte %#x", sv.urgent);
+	cr_assert(sv.at_mark, "not at the mark with nothing before it");
+	cr_assert_eq(sv.len, 0, "server read %zu in-band bytes", sv.len);
+	cr_assert_eq(c.urgents, 1, "client got %d urgent bytes", c.urgents);
+	cr_assert_eq(c.urgent, 'Y', "client's urgent byte %#x", c.urgent);
+	cr_assert_eq(c.got, 0, "client got %zu in-band bytes", c.got);
+	client_stop(&c);
+	srv_finish(&sv);
+	t_loop_free(sv.loop);
+}
+
+/* An urgent byte written behind a queue goes out after it, in order:
+ * the peer reads every in-band byte intact (the urgent one is not among
+ * them) and gets the urgent byte once. */
+SIO_BACKEND_TEST(stream, urgent_after_queue)
+{
+	struct server sv = { .loop = t_loop_new(be->name) };
+	struct client c = { .reading = 1 };
+	size_t total = 256 * 1024;
+	unsigned char *msg = malloc(total + 4);
+	int client, server;
+
+	cr_assert_not_null(msg, "malloc");
+	for (size_t i = 0; i < total + 4; i++)
+		msg[i] = msg_byte(i);
+	t_tcp_pair(&client, &server);
+	int small = 8192;
+	cr_assert_eq(setsockopt(server, SOL_SOCKET, SO_SNDBUF, &small, sizeof small),
+	             0, "SO_SNDBUF");
+	cr_assert_eq(setsockopt(client, SOL_SOCKET, SO_RCVBUF, &small, sizeof small),
+	             0, "SO_RCVBUF");
+	sio_stream *s = srv_stream(&sv, server);
+	cr_assert_eq(sio_stream_write(s, msg, total), 0, "write: %s", strerror(errno));
+	cr_assert_gt(sio_stream_queued(s), 0, "nothing queued: no order tested");
+	size_t q = sio_stream_queued(s);
+	cr_assert_eq(sio_stream_write_urgent(s, 'U'), 0, "write_urgent: %s",
+	             strerror(errno));
+	cr_assert_eq(sio_stream_queued(s), q + 1, "the urgent byte is not queued");
+	cr_assert_eq(sio_stream_write(s, msg + total, 4), 0, "write: %s",
+	             strerror(errno));
+	client_start(&c, sv.loop, client);
+	for (int i = 0; i < SIO_TEST_MAX_ONCE && (c.got < total + 4 || c.urgents < 1) &&
+	     !c.bad && !t_guard_fired(); i++)
+		t_run(sv.loop, SIO_RUN_ONCE);
+	cr_assert_eq(c.bad, 0, "in-band byte %d wrong (the urgent byte in band?)",
+	             c.bad - 1);
+	cr_assert_eq(c.got, total + 4, "got %zu of %zu in-band bytes", c.got,
+	             total + 4);
+	cr_assert_eq(c.urgents, 1, "got %d urgent bytes", c.urgents);
+	cr_assert_eq(c.urgent, 'U', "urgent byte %#x", c.urgent);
+	cr_assert_eq(sio_stream_queued(s), 0, "still queued: %zu",
+	             sio_stream_queued(s));
+	client_stop(&c);
+	srv_finish(&sv);
+	free(msg);
+	t_loop_free(sv.loop);
+}
+
+/* Pipes: a read-only end reads until EOF; a write-only end writes, and
+ * its shutdown closes it (SIO_CLOSE_LOCAL) once drained. */
+SIO_BACKEND_TEST(stream, pipes)
+{
+	struct server sv = { .loop = t_loop_new(be->name) };
+	int p[2], q[2];
+
+	t_pipe(p);
+	sio_stream *r = srv_stream(&sv, p[0]);
+	errno = 0;
+	cr_assert_eq(sio_stream_write(r, "x", 1), -1, "wrote to a read-only end");
+	cr_assert_eq(errno, EBADF, "errno %s", strerror(errno));
+	t_write_all(p[1], "piped", 5);
+	close(p[1]);
+	cr_assert(t_run_until(sv.loop, srv_closed, &sv, SIO_TEST_MAX_ONCE),
+	          "no EOF from the pipe");
+	cr_assert_eq(sv.len, 5, "read %zu", sv.len);
+	cr_assert_arr_eq(sv.data, "piped", 5, "read the wrong bytes");
+	cr_assert_eq(sv.reason, SIO_CLOSE_EOF, "reason %d", sv.reason);
+
+	sv.closes = 0;
+	t_pipe(q);
+	sio_stream *w = srv_stream(&sv, q[1]);
+	cr_assert_eq(sio_stream_write(w, "hello", 5), 0, "write: %s", strerror(errno));
+	cr_assert_eq(sio_stream_shutdown(w), 0, "shutdown: %s", strerror(errno));
+	cr_assert(t_run_until(sv.loop, srv_closed, &sv, SIO_TEST_MAX_ONCE),
+	          "the write end did not close");
+	cr_assert_eq(sv.reason, SIO_CLOSE_LOCAL, "reason %d", sv.reason);
+	char buf[8];
+	cr_assert_eq(read(q[0], buf, sizeof buf), 5, "reader got no data");
+	cr_assert_arr_eq(buf, "hello", 5, "reader got the wrong bytes");
+	cr_assert_eq(read(q[0], buf, sizeof buf), 0, "reader saw no EOF");
+	close(q[0]);
+	t_loop_free(sv.loop);
+}
+
+/* ---- datagrams ----------------------------------------------------------- */
+
+struct dg {
+	sio_dgram *d;
+	int n;
+	int echo;
+	int free_in_cb;
+	size_t len[8];
+	int truncated[8];
+	unsigned char data[8][32];
+	char from[8][SIO_ADDRSTRLEN];
+	int from_family[8];
+	int send_rc, send_errno;
+};
+
+static void
+dg_cb(sio_dgram *d, const void *data, size_t len, const struct sockaddr *from,
+      socklen_t fromlen, int truncated, void *arg)
+{
+	struct dg *g = arg;
+
+	if (g->n < 8) {
+		g->len[g->n] = len;
+		g->truncated[g->n] = truncated;
+		memcpy(g->data[g->n], data, len < 32 ? len : 32);
+		g->from_family[g->n] = from != NULL ? from->sa_family : -1;
+		if (from == NULL ||
+		    sio_sockaddr_text(from, fromlen, g->from[g->n], SIO_ADDRSTRLEN) == NULL)
+			snprintf(g->from[g->n], SIO_ADDRSTRLEN, "?");
+	}
+	g->n++;
+	if (g->echo) {
+		errno = 0;
+		g->send_rc = sio_dgram_send(d, data, len, from, fromlen);
+		g->send_errno = errno;
+	}
+	if (g->free_in_cb) {
+		sio_dgram_free(d);
+		g->d = NULL;
+	}
+}
+
+/* A UDP socket bound to the loopback of `family`, port 0, watched. */
+static sio_dgram *
+dg_client(sio_loop *loop, int family, struct dg *g)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(family, 0, &ss);
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+	cr_assert_eq(bind(fd, (struct sockaddr *)&ss, len), 0, "bind: %s",
+	             strerror(errno));
+	sio_dgram *d = sio_dgram_new(loop, fd, 0, dg_cb, g);
+	cr_assert_not_null(d, "sio_dgram_new: %s", strerror(errno));
+	g->d = d;
+	return d;
+}
+
+static void
+dg_send(sio_dgram *from, int family, unsigned short port, const void *data,
+        size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = loopback(family, port, &ss);
+	cr_assert_eq(sio_dgram_send(from, data, len, (struct sockaddr *)&ss, sl), 0,
+	             "sio_dgram_send: %s", strerror(errno));
+}
+
+SIO_BACKEND_TEST(dgram, udp_echo)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct dg srv = { .echo = 1 }, cli = { 0 };
+	char addr[SIO_ADDRSTRLEN], want[SIO_ADDRSTRLEN];
+
+	srv.d = sio_dgram_bind(loop, "127.0.0.1", "0", 0, 0, dg_cb, &srv);
+	cr_assert_not_null(srv.d, "sio_dgram_bind: %s", strerror(errno));
+	cr_assert_eq(sio_dgram_count(srv.d), 1, "count");
+	unsigned short port = fd_port(sio_dgram_fd(srv.d, 0));
+	snprintf(want, sizeof want, "127.0.0.1:%u", port);
+	cr_assert_str_eq(sio_dgram_address(srv.d, 0, addr, sizeof addr), want,
+	                 "address \"%s\"", addr);
+	dg_client(loop, AF_INET, &cli);
+	dg_send(cli.d, AF_INET, port, "ping", 4);
+	run_until_count(loop, &cli.n, 1, "replies");
+	cr_assert_eq(srv.n, 1, "server got %d datagrams", srv.n);
+	cr_assert_eq(srv.len[0], 4, "len %zu", srv.len[0]);
+	cr_assert_arr_eq(srv.data[0], "ping", 4, "data");
+	cr_assert_eq(srv.truncated[0], 0, "truncated");
+	cr_assert_str_eq(srv.from[0], sio_dgram_address(cli.d, 0, addr, sizeof addr),
+	                 "server saw it from %s, the client is %s", srv.from[0], addr);
+	cr_assert_eq(srv.send_rc, 0, "reply: %s", strerror(srv.send_errno));
+	cr_assert_eq(cli.len[0], 4, "reply len %zu", cli.len[0]);
+	cr_assert_arr_eq(cli.data[0], "ping", 4, "reply data");
+	cr_assert_str_eq(cli.from[0], want, "reply from %s", cli.from[0]);
+	/* No IPv6 socket here. */
+	struct sockaddr_storage ss;
+	socklen_t sl = loopback(AF_INET6, port, &ss);
+	errno = 0;
+	cr_assert_eq(sio_dgram_send(srv.d, "x", 1, (struct sockaddr *)&ss, sl), -1,
+	             "sent to IPv6 without an IPv6 socket");
+	cr_assert_eq(errno, EAFNOSUPPORT, "errno %s", strerror(errno));
+	sio_dgram_free(cli.d);
+	sio_dgram_free(srv.d);
+	t_loop_free(loop);
+}
+
+/* Host NULL: one port on both families, and each client's reply comes
+ * from the socket of its family. */
+SIO_BACKEND_TEST(dgram, udp_both_families)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct dg srv = { .echo = 1 }, c4 = { 0 }, c6 = { 0 };
+	bool v6 = have_ipv6();
+
+	srv.d = sio_dgram_bind(loop, NULL, "0", 0, 0, dg_cb, &srv);
+	cr_assert_not_null(srv.d, "sio_dgram_bind: %s", strerror(errno));
+	cr_assert_eq(sio_dgram_count(srv.d), v6 ? 2 : 1, "count %zu",
+	             sio_dgram_count(srv.d));
+	unsigned short port = fd_port(sio_dgram_fd(srv.d, 0));
+	if (v6)
+		cr_assert_eq(fd_port(sio_dgram_fd(srv.d, 1)), port, "two ports");
+	dg_client(loop, AF_INET, &c4);
+	dg_send(c4.d, AF_INET, port, "four", 4);
+	if (v6) {
+		dg_client(loop, AF_INET6, &c6);
+		dg_send(c6.d, AF_INET6, port, "six", 3);
+		run_until_count(loop, &c6.n, 1, "IPv6 replies");
+		cr_assert_eq(c6.from_family[0], AF_INET6, "family %d",
+		             c6.from_family[0]);
+		cr_assert_arr_eq(c6.data[0], "six", 3, "IPv6 reply");
+		sio_dgram_free(c6.d);
+	}
+	run_until_count(loop, &c4.n, 1, "IPv4 replies");
+	cr_assert_eq(c4.from_family[0], AF_INET, "family %d", c4.from_family[0]);
+	cr_assert_arr_eq(c4.data[0], "four", 4, "IPv4 reply");
+	cr_assert_eq(srv.send_rc, 0, "reply: %s", strerror(srv.send_errno));
+	sio_dgram_free(c4.d);
+	sio_dgram_free(srv.d);
+	t_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(dgram, truncation)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct dg srv = { 0 }, cli = { 0 };
+
+	srv.d = sio_dgram_bind(loop, "127.0.0.1", "0", 0, 8, dg_cb, &srv);
+	cr_assert_not_null(srv.d, "sio_dgram_bind: %s", strerror(errno));
+	unsigned short port = fd_port(sio_dgram_fd(srv.d, 0));
+	dg_client(loop, AF_INET, &cli);
+	dg_send(cli.d, AF_INET, port, "0123456789abcdefghij", 20);
+	dg_send(cli.d, AF_INET, port, "ABCDEFGH", 8);
+	run_until_count(loop, &srv.n, 2, "datagrams");
+	cr_assert_eq(srv.truncated[0], 1, "a 20-byte datagram in 8 bytes was not "
+	             "reported truncated");
+	cr_assert_eq(srv.len[0], 8, "len %zu, want what fit", srv.len[0]);
+	cr_assert_arr_eq(srv.data[0], "01234567", 8, "data");
+	cr_assert_eq(srv.truncated[1], 0, "an 8-byte datagram reported truncated");
+	cr_assert_eq(srv.len[1], 8, "len %zu", srv.len[1]);
+	cr_assert_eq(sio_dgram_truncated(srv.d), 1, "truncated count %llu",
+	             (unsigned long long)sio_dgram_truncated(srv.d));
+	sio_dgram_free(cli.d);
+	sio_dgram_free(srv.d);
+	t_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(dgram, port_in_use_and_free_in_callback)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct dg srv = { .free_in_cb = 1 }, cli = { 0 };
+	char service[8];
+
+	srv.d = sio_dgram_bind(loop, "127.0.0.1", "0", 0, 0, dg_cb, &srv);
+	cr_assert_not_null(srv.d, "sio_dgram_bind: %s", strerror(errno));
+	unsigned short port = fd_port(sio_dgram_fd(srv.d, 0));
+	snprintf(service, sizeof service, "%u", port);
+	int free_before = lowest_free_fd();
+	errno = 0;
+	cr_assert_null(sio_dgram_bind(loop, "127.0.0.1", service, 0, 0, dg_cb, &srv),
+	               "bound a UDP port in use");
+	cr_assert_eq(errno, EADDRINUSE, "errno %s", strerror(errno));
+	cr_assert_eq(lowest_free_fd(), free_before, "an fd was left open");
+	dg_client(loop, AF_INET, &cli);
+	for (int i = 0; i < 3; i++)
+		dg_send(cli.d, AF_INET, port, "drop", 4);
+	run_until_count(loop, &srv.n, 1, "datagrams");
+	t_run_nowait(loop, 5);
+	cr_assert_eq(srv.n, 1, "%d datagrams delivered after the free", srv.n);
+	cr_assert_null(srv.d, "not freed");
+	sio_dgram_free(cli.d);
+	t_loop_free(loop);
+}
+
+/* ---- bad arguments ------------------------------------------------------- */
+
+#define EXPECT_ERR(expr, err)                                                  \
+	do {                                                                   \
+		errno = 0;                                                     \
+		cr_assert((expr), "%s did not fail", #expr);                   \
+		cr_assert_eq(errno, (err), "%s: errno %s, want %s", #expr,     \
+		             strerror(errno), strerror(err));                  \
+	} while (0)
+
+SIO_BACKEND_TEST(args, bad_arguments)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct server sv = { .loop = loop };
+	char buf[SIO_ADDRSTRLEN], small[4];
+	char longpath[200];
+	int p[2];
+
+	memset(longpath, 'a', sizeof longpath - 1);
+	longpath[0] = '/';
+	longpath[sizeof longpath - 1] = '\0';
+
+	EXPECT_ERR(sio_listen_tcp(NULL, "127.0.0.1", "0", 0, srv_accept, &sv) == NULL, EINVAL);
+	EXPECT_ERR(sio_listen_tcp(loop, "127.0.0.1", "0", 0, NULL, &sv) == NULL, EINVAL);
+	EXPECT_ERR(sio_listen_tcp(loop, "127.0.0.1", NULL, 0, srv_accept, &sv) == NULL, EINVAL);
+	EXPECT_ERR(sio_listen_tcp(loop, "127.0.0.1", "0", 0x80, srv_accept, &sv) == NULL, EINVAL);
+	EXPECT_ERR(sio_listen_unix(loop, NULL, SOCK_STREAM, 0, srv_accept, &sv) == NULL, EINVAL);
+	EXPECT_ERR(sio_listen_unix(loop, "", SOCK_STREAM, 0, srv_accept, &sv) == NULL, EINVAL);
+	EXPECT_ERR(sio_listen_unix(loop, "/tmp/x", SOCK_DGRAM, 0, srv_accept, &sv) == NULL, EINVAL);
+	EXPECT_ERR(sio_listen_unix(loop, "/tmp/x", SOCK_STREAM, 1, srv_accept, &sv) == NULL, EINVAL);
+	EXPECT_ERR(sio_listen_unix(loop, longpath, SOCK_STREAM, 0, srv_accept, &sv) == NULL, ENAMETOOLONG);
+	EXPECT_ERR(sio_connect_tcp(NULL, "80", 0) == -1, EINVAL);
+	EXPECT_ERR(sio_connect_tcp("127.0.0.1", "99999", 0) == -1, EINVAL);
+	EXPECT_ERR(sio_connect_unix("/tmp/x", SOCK_DGRAM, 0) == -1, EINVAL);
+	EXPECT_ERR(sio_connect_unix(longpath, SOCK_STREAM, 0) == -1, ENAMETOOLONG);
+
+	cr_assert_eq(sio_listener_count(NULL), 0, "count(NULL)");
+	EXPECT_ERR(sio_listener_fd(NULL, 0) == -1, EINVAL);
+	EXPECT_ERR(sio_listener_address(NULL, 0, buf, sizeof buf) == NULL, EINVAL);
+	cr_assert_eq(sio_listener_refused(NULL), 0, "refused(NULL)");
+	sio_listener_free(NULL);
+	sv.l = sio_listen_tcp(loop, "127.0.0.1", "0", 0, srv_accept, &sv);
+	cr_assert_not_null(sv.l, "sio_listen_tcp: %s", strerror(errno));
+	EXPECT_ERR(sio_listener_fd(sv.l, 1) == -1, EINVAL);
+	EXPECT_ERR(sio_listener_address(sv.l, 1, buf, sizeof buf) == NULL, EINVAL);
+	EXPECT_ERR(sio_listener_address(sv.l, 0, small, sizeof small) == NULL, ENOSPC);
+	EXPECT_ERR(sio_listener_address(sv.l, 0, NULL, 10) == NULL, EINVAL);
+
+	EXPECT_ERR(sio_sockaddr_text(NULL, 16, buf, sizeof buf) == NULL, EINVAL);
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	EXPECT_ERR(sio_sockaddr_text((struct sockaddr *)&sin, 2, buf, sizeof buf) == NULL, EINVAL);
+	sin.sin_port = htons(80);
+	cr_assert_str_eq(sio_sockaddr_text((struct sockaddr *)&sin, sizeof sin, buf,
+	                                   sizeof buf), "0.0.0.0:80", "text");
+
+	/* Streams. */
+	EXPECT_ERR(sio_stream_new(NULL, 0, srv_read, srv_close, &sv) == NULL, EINVAL);
+	EXPECT_ERR(sio_stream_new(loop, -1, srv_read, srv_close, &sv) == NULL, EBADF);
+	EXPECT_ERR(sio_stream_new(loop, sio_listener_fd(sv.l, 0), srv_read, srv_close,
+	                          &sv) == NULL, EINVAL);
+	int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(u, 0, "socket");
+	EXPECT_ERR(sio_stream_new(loop, u, srv_read, srv_close, &sv) == NULL, EINVAL);
+	cr_assert(t_fd_open(u), "a refused fd was closed");
+	EXPECT_ERR(sio_stream_write(NULL, "x", 1) == -1, EINVAL);
+	EXPECT_ERR(sio_stream_write_urgent(NULL, 'x') == -1, EINVAL);
+	EXPECT_ERR(sio_stream_shutdown(NULL) == -1, EINVAL);
+	EXPECT_ERR(sio_stream_set_watermarks(NULL, 1, 2) == -1, EINVAL);
+	EXPECT_ERR(sio_stream_on_urgent(NULL, srv_urgent) == -1, EINVAL);
+	cr_assert_eq(sio_stream_queued(NULL), 0, "queued(NULL)");
+	cr_assert_eq(sio_stream_fd(NULL), -1, "fd(NULL)");
+	sio_stream_close(NULL);
+	t_socketpair(p);
+	sio_stream *s = srv_stream(&sv, p[0]);
+	EXPECT_ERR(sio_stream_write(s, NULL, 3) == -1, EINVAL);
+	cr_assert_eq(sio_stream_write(s, NULL, 0), 0, "empty write");
+	EXPECT_ERR(sio_stream_set_watermarks(s, 5, 5) == -1, EINVAL);
+	EXPECT_ERR(sio_stream_set_watermarks(s, 6, 5) == -1, EINVAL);
+	EXPECT_ERR(sio_stream_on_urgent(s, srv_urgent) == -1, EOPNOTSUPP);
+	EXPECT_ERR(sio_stream_write_urgent(s, 'x') == -1, EOPNOTSUPP);
+	cr_assert_eq(sio_stream_on_urgent(s, NULL), 0, "on_urgent(NULL)");
+
+	/* Datagrams. */
+	EXPECT_ERR(sio_dgram_bind(NULL, "127.0.0.1", "0", 0, 0, dg_cb, NULL) == NULL, EINVAL);
+	EXPECT_ERR(sio_dgram_bind(loop, "127.0.0.1", "0", 0, 0, NULL, NULL) == NULL, EINVAL);
+	EXPECT_ERR(sio_dgram_bind(loop, "127.0.0.1", "0", 0x40, 0, dg_cb, NULL) == NULL, EINVAL);
+	EXPECT_ERR(sio_dgram_bind(loop, "127.0.0.1", "", 0, 0, dg_cb, NULL) == NULL, EINVAL);
+	EXPECT_ERR(sio_dgram_new(loop, -1, 0, dg_cb, NULL) == NULL, EBADF);
+	EXPECT_ERR(sio_dgram_new(loop, p[1], 0, dg_cb, NULL) == NULL, EINVAL);
+	EXPECT_ERR(sio_dgram_new(NULL, u, 0, dg_cb, NULL) == NULL, EINVAL);
+	EXPECT_ERR(sio_dgram_send(NULL, "x", 1, NULL, 0) == -1, EINVAL);
+	struct dg g = { 0 };
+	sio_dgram *d = sio_dgram_new(loop, u, 0, dg_cb, &g);
+	cr_assert_not_null(d, "sio_dgram_new: %s", strerror(errno));
+	EXPECT_ERR(sio_dgram_send(d, NULL, 1, NULL, 0) == -1, EINVAL);
+	EXPECT_ERR(sio_dgram_send(d, "x", 1, (struct sockaddr *)&sin, 1) == -1, EINVAL);
+	EXPECT_ERR(sio_dgram_fd(d, 1) == -1, EINVAL);
+	EXPECT_ERR(sio_dgram_address(d, 1, buf, sizeof buf) == NULL, EINVAL);
+	cr_assert_eq(sio_dgram_count(NULL), 0, "count(NULL)");
+	cr_assert_eq(sio_dgram_truncated(NULL), 0, "truncated(NULL)");
+	sio_dgram_free(NULL);
+	sio_dgram_free(d);
+
+	close(p[1]);
+	srv_finish(&sv);
+	t_loop_free(loop);
+}
