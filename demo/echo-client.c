@@ -119,7 +119,9 @@ struct client {
 	unsigned *tries;
 	unsigned char *acked;
 	uint64_t resent, duplicates;
-	sio_timer *tick;                /* resends, stall detection */
+	sio_timer *tick;                /* resends, stall detection, progress */
+	int progress;                   /* stderr is a terminal: show progress */
+	int progress_shown;             /* a progress line is on the terminal */
 	uint64_t last_progress;
 	struct timespec t0;
 
@@ -127,6 +129,7 @@ struct client {
 };
 
 static void finish(struct client *c, int rc);
+static void progress_clear(struct client *c);
 static void pump(struct client *c);
 static void start_half_close(struct client *c);
 
@@ -170,6 +173,7 @@ fail(struct client *c, const char *what, int err)
 {
 	if (c->done)
 		return;
+	progress_clear(c);
 	if (err != 0)
 		fprintf(stderr, PROG ": %s: %s: %s\n", c->target, what, strerror(err));
 	else
@@ -195,6 +199,7 @@ finish(struct client *c, int rc)
 		return;
 	c->done = 1;
 	c->rc = rc;
+	progress_clear(c);
 	sio_io_stop(c->in_io);
 	c->in_io = NULL;
 	sio_timer_stop(c->resume);
@@ -224,6 +229,7 @@ finish(struct client *c, int rc)
 static void
 count_done(struct client *c)
 {
+	progress_clear(c);
 	printf("ok: %llu messages of %llu bytes echoed and verified over %s in %.3f s",
 	       (unsigned long long)c->count, (unsigned long long)c->size, c->peer,
 	       seconds_since(&c->t0));
@@ -599,8 +605,30 @@ pump(struct client *c)
 	}
 }
 
-/* Every RESEND_MS: resend unanswered UDP datagrams; give up on none
- * progressing at all. */
+/* Count mode on a terminal: one line, rewritten in place, of how much
+ * has come back.  Plain output (a pipe, a file, a test) never sees it. */
+static void
+progress_show(struct client *c)
+{
+	uint64_t total = c->count, back = c->kind == K_SEQPACKET || c->kind == K_UDP ?
+	                                  c->base : c->bytes_back / c->size;
+	fprintf(stderr, "\r\033[K" PROG ": %llu/%llu messages back (%.0f%%), %.1f s",
+	        (unsigned long long)back, (unsigned long long)total,
+	        total ? 100.0 * (double)back / (double)total : 100.0, seconds_since(&c->t0));
+	fflush(stderr);
+	c->progress_shown = 1;
+}
+
+static void
+progress_clear(struct client *c)
+{
+	if (c->progress_shown)
+		fputs("\r\033[K", stderr);
+	c->progress_shown = 0;
+}
+
+/* Every RESEND_MS / 2: resend unanswered UDP datagrams; give up on none
+ * progressing at all; show progress on a terminal. */
 static void
 on_tick(sio_timer *t, void *arg)
 {
@@ -609,6 +637,8 @@ on_tick(sio_timer *t, void *arg)
 
 	if (now - c->last_progress > STALL_MS)
 		return fail(c, "no echo for 10 s", 0);
+	if (c->progress)
+		progress_show(c);
 	if (c->kind != K_UDP)
 		return;
 	for (uint64_t i = c->base; i < c->next && !c->done; i++) {
@@ -645,6 +675,7 @@ count_start(struct client *c)
 			return -1;
 	}
 	c->last_progress = sio_loop_now(c->loop);
+	c->progress = isatty(STDERR_FILENO);
 	c->tick = sio_timer_start(c->loop, RESEND_MS / 2, RESEND_MS / 2, on_tick, c);
 	if (c->tick == NULL)
 		return -1;
