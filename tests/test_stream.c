@@ -860,6 +860,8 @@ iterations_during(sio_loop *loop, unsigned ms)
  * are free. */
 SIO_BACKEND_TEST(listener, emfile_reserve)
 {
+	if (t_under_valgrind())
+		cr_skip_test("valgrind virtualises RLIMIT_NOFILE: its limit is not the kernel's");
 	struct server sv = { .loop = t_loop_new(be->name), .close_accepted = 1 };
 	struct rlimit saved;
 
@@ -911,6 +913,8 @@ restore_nofile(sio_timer *t, void *arg)
  * per pause, no spin), and resumes by itself once fds are back. */
 SIO_BACKEND_TEST(listener, emfile_pause)
 {
+	if (t_under_valgrind())
+		cr_skip_test("valgrind virtualises RLIMIT_NOFILE: its limit is not the kernel's");
 	struct server sv = { .loop = t_loop_new(be->name), .close_accepted = 1 };
 	struct rlimit saved;
 

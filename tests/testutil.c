@@ -476,3 +476,10 @@ t_rand(uint64_t *state)
 	*state = x;
 	return x * UINT64_C(2685821657736338717);
 }
+
+bool
+t_under_valgrind(void)
+{
+	const char *v = getenv("SIO_TEST_VALGRIND");
+	return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
+}

@@ -79,6 +79,10 @@ bool t_have_backend(const char *name);
 /* True when the backend of this test run is `name`. */
 bool t_is(const struct sio_test_backend *be, const char *name);
 
+/* True under `make check-valgrind` (SIO_TEST_VALGRIND=1): for the few
+ * tests that valgrind cannot host (it keeps its own fd limit). */
+bool t_under_valgrind(void);
+
 /* True for the backends that learn readiness from signals and set O_ASYNC
  * on watched fds ("sigio", and "rtsig" where built). */
 bool t_signal_driven(const struct sio_test_backend *be);
