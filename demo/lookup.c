@@ -91,9 +91,12 @@ protocol_name(int proto, char *buf, size_t len)
 	return buf;
 }
 
+/* The rest of a line: `intro` and the aliases, if there are any. */
 static void
-print_aliases(char **aliases)
+print_aliases(const char *intro, char **aliases)
 {
+	if (aliases != NULL && *aliases != NULL)
+		printf("%s", intro);
 	for (char **a = aliases; a != NULL && *a != NULL; a++)
 		printf(" %s", *a);
 	printf("\n");
@@ -169,7 +172,7 @@ print_reverse(const struct addrinfo *ai)
 }
 
 static void
-print_result(const struct addrinfo *ai, int verbose, int reverse)
+print_result(const struct addrinfo *ai, int verbose)
 {
 	char text[INET6_ADDRSTRLEN], num[16];
 	const void *addr;
@@ -192,8 +195,7 @@ print_result(const struct addrinfo *ai, int verbose, int reverse)
 	printf("%-5s %-6s %-4s %s port %u\n", family_name(ai->ai_family),
 	       socktype_name(ai->ai_socktype),
 	       protocol_name(ai->ai_protocol, num, sizeof num), text, ntohs(port));
-	if (reverse)
-		print_reverse(ai);
+	print_reverse(ai);
 	if (verbose)
 		print_byte_orders(ai->ai_addr, text);
 }
@@ -219,9 +221,9 @@ print_service(const char *service)
 			continue;
 		}
 		found = 1;
-		printf("service %s/%s: %s port %u/%s, aliases:", service, protos[i],
+		printf("service %s/%s: %s, port %u/%s", service, protos[i],
 		       se->s_name, (unsigned)ntohs((uint16_t)se->s_port), se->s_proto);
-		print_aliases(se->s_aliases);
+		print_aliases(", aliases", se->s_aliases);
 	}
 	return found;
 }
@@ -248,8 +250,6 @@ static void
 on_resolved(sio_async *a, void *arg)
 {
 	struct query *q = arg;
-	const struct addrinfo *prev = NULL;
-
 	/* The worker has sent, so it is returning: the join is immediate, and
 	 * makes what it wrote in *q visible here. */
 	pthread_join(q->thread, NULL);
@@ -268,13 +268,10 @@ on_resolved(sio_async *a, void *arg)
 	}
 	if (q->res->ai_canonname != NULL)
 		printf("canonical name: %s\n", q->res->ai_canonname);
-	for (const struct addrinfo *ai = q->res; ai != NULL; ai = ai->ai_next) {
-		/* One reverse lookup per address, not per socket type. */
-		int same = prev != NULL && prev->ai_addrlen == ai->ai_addrlen &&
-		           memcmp(prev->ai_addr, ai->ai_addr, ai->ai_addrlen) == 0;
-		print_result(ai, q->verbose, !same);
-		prev = ai;
-	}
+	/* A reverse lookup per result, not per address: the service name
+	 * depends on the socket type (NI_DGRAM). */
+	for (const struct addrinfo *ai = q->res; ai != NULL; ai = ai->ai_next)
+		print_result(ai, q->verbose);
 	if (q->service != NULL)
 		print_service(q->service);
 	q->status = 0;
@@ -343,7 +340,7 @@ list_hosts(void)
 			if (inet_ntop(h->h_addrtype, *a, text, sizeof text) == NULL)
 				continue;
 			printf("%-15s %s", text, h->h_name);
-			print_aliases(h->h_aliases);
+			print_aliases("", h->h_aliases);
 		}
 	}
 	endhostent();
@@ -362,7 +359,7 @@ print_network(const struct netent *ne)
 	    inet_ntop(AF_INET, &a, text, sizeof text) == NULL)
 		snprintf(text, sizeof text, "(family %d)", ne->n_addrtype);
 	printf("%-15s %s", ne->n_name, text);
-	print_aliases(ne->n_aliases);
+	print_aliases("", ne->n_aliases);
 }
 
 static int
@@ -393,7 +390,7 @@ list_protocols(void)
 	setprotoent(1);
 	while ((pe = getprotoent()) != NULL) {
 		printf("%-15s %d", pe->p_name, pe->p_proto);
-		print_aliases(pe->p_aliases);
+		print_aliases("", pe->p_aliases);
 	}
 	endprotoent();
 }
@@ -407,7 +404,7 @@ list_services(void)
 	while ((se = getservent()) != NULL) {
 		printf("%-15s %u/%s", se->s_name, (unsigned)ntohs((uint16_t)se->s_port),
 		       se->s_proto);
-		print_aliases(se->s_aliases);
+		print_aliases("", se->s_aliases);
 	}
 	endservent();
 }
