@@ -655,6 +655,13 @@ start(struct ping *p, const char *backend)
 {
 	int rc;
 
+	p->loop = sio_loop_new(backend);
+	if (p->loop == NULL) {
+		int e = errno;
+		fprintf(stderr, PROG ": --backend=%s: %s\n", backend ? backend : "auto",
+		        e == EINVAL ? "unknown backend" : strerror(e));
+		return e == EINVAL ? 2 : 1;
+	}
 	if ((rc = resolve(p)) != 0 || (rc = open_socket(p)) != 0)
 		return rc;
 	set_socket_options(p);
@@ -668,13 +675,6 @@ start(struct ping *p, const char *backend)
 	}
 	for (size_t i = 0; i < NSEQ; i++)
 		p->req[i].p = p;
-	p->loop = sio_loop_new(backend);
-	if (p->loop == NULL) {
-		int e = errno;
-		fprintf(stderr, PROG ": --backend=%s: %s\n", backend ? backend : "auto",
-		        e == EINVAL ? "unknown backend" : strerror(e));
-		return e == EINVAL ? 2 : 1;
-	}
 	p->io = sio_io_start(p->loop, p->fd, SIO_READ, on_readable, p);
 	p->sigint = sio_signal_start(p->loop, SIGINT, on_sigint, p);
 	if (p->io == NULL || p->sigint == NULL) {

@@ -71,6 +71,24 @@ for b in $backends; do
 	done
 done
 
+# ---- as this user, when not root -----------------------------------------------------
+
+what="icmp-echo 127.0.0.1 as uid $(id -u): the datagram socket, or says raw sockets need privilege"
+if [ $root = yes ]; then
+	skip "$what" "root: see the tests as nobody below"
+else
+	run "$icmp" --count=2 --interval=10 --timeout=5000 127.0.0.1
+	if [ $rc -eq 0 ] && grep -q 'datagram socket, backend' "$tmp/out" &&
+	   grep -q '^2 packets transmitted, 2 received, 0% packet loss$' "$tmp/out"; then
+		ok "$what: the datagram socket"
+	elif [ $rc -eq 1 ] && [ ! -s "$tmp/out" ] &&
+	     grep -q '^icmp-echo: raw sockets need privilege' "$tmp/err"; then
+		ok "$what: no privilege, said so"
+	else
+		not_ok "$what (exit $rc)"
+	fi
+fi
+
 # ---- in a network namespace of our own: no privilege, timeouts --------------------
 
 netns=no
@@ -285,11 +303,7 @@ done
 bad "icmp-echo with no host" "^icmp-echo: which host" "$icmp" --count=1
 bad "icmp-echo with two hosts" "one host at a time" "$icmp" 127.0.0.1 ::1
 bad "icmp-echo --bogus" "unknown option" "$icmp" --bogus 127.0.0.1
-if [ $root = yes ]; then
-	bad "icmp-echo --backend=nosuch" "unknown backend" "$icmp" --backend=nosuch 127.0.0.1
-else
-	skip "icmp-echo --backend=nosuch" "not root: the socket fails first"
-fi
+bad "icmp-echo --backend=nosuch" "unknown backend" "$icmp" --backend=nosuch 127.0.0.1
 bad "lookup with no host" "^lookup: which host" "$lookup"
 bad "lookup --hosts --services" "one database at a time" "$lookup" --hosts --services
 bad "lookup --protocols tcp" "takes no argument" "$lookup" --protocols tcp
