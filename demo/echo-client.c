@@ -906,16 +906,6 @@ usage(FILE *f)
 	        "N messages of B bytes instead and verifies every byte that comes back.\n");
 }
 
-static const char *
-option_value(const char *arg, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(arg, name, n) == 0 && arg[n] == '=')
-		return arg + n + 1;
-	return NULL;
-}
-
 static int
 parse_options(struct client *c, int argc, char **argv, const char **backend)
 {
@@ -931,7 +921,7 @@ parse_options(struct client *c, int argc, char **argv, const char **backend)
 		const char *a = argv[i];
 		int kind = -1;
 		for (int k = 0; k < 4; k++)
-			if (option_value(a, ep_opts[k]) != NULL)
+			if (echo_option_value(a, ep_opts[k]) != NULL)
 				kind = k;
 		if (kind >= 0) {
 			const char *why;
@@ -957,23 +947,23 @@ parse_options(struct client *c, int argc, char **argv, const char **backend)
 				}
 				c->path = v;
 			}
-		} else if ((v = option_value(a, "--backend")) != NULL) {
+		} else if ((v = echo_option_value(a, "--backend")) != NULL) {
 			*backend = v;
-		} else if ((v = option_value(a, "--urgent")) != NULL) {
+		} else if ((v = echo_option_value(a, "--urgent")) != NULL) {
 			if (strlen(v) != 1) {
 				fprintf(stderr, PROG ": %s: wants one character\n", a);
 				return 2;
 			}
 			c->urgent = 1;
 			c->urgent_byte = (unsigned char)v[0];
-		} else if ((v = option_value(a, "--count")) != NULL) {
+		} else if ((v = echo_option_value(a, "--count")) != NULL) {
 			if (echo_parse_uint(v, 1, 1ULL << 40, &n) < 0) {
 				fprintf(stderr, PROG ": %s: wants a number, 1 or more\n", a);
 				return 2;
 			}
 			c->count = n;
 			have_count = 1;
-		} else if ((v = option_value(a, "--size")) != NULL) {
+		} else if ((v = echo_option_value(a, "--size")) != NULL) {
 			if (echo_parse_uint(v, 1, MAX_SIZE, &n) < 0) {
 				fprintf(stderr, PROG ": %s: wants a number from 1 to %u\n", a,
 				        MAX_SIZE);

@@ -199,3 +199,13 @@ echo_send_record(int fd, const void *buf, size_t len)
 	}
 	return 0;
 }
+
+const char *
+echo_option_value(const char *arg, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(arg, name, n) == 0 && arg[n] == '=')
+		return arg + n + 1;
+	return NULL;
+}

@@ -47,6 +47,10 @@ int echo_split_hostport(const char *text, char *host, size_t hostlen,
  * echo_parse_uint - a decimal number from `min` to `max`, the whole string.
  * Returns 0 with the value in *out, or -1.
  */
+/* "--name=value" -> "value" when `arg` is option `name` with a value, else
+ * NULL (the demos' options all take that one form). */
+const char *echo_option_value(const char *arg, const char *name);
+
 int echo_parse_uint(const char *s, unsigned long long min, unsigned long long max,
                     unsigned long long *out);
 

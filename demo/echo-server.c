@@ -766,17 +766,6 @@ usage(FILE *f)
 	        MAX_THREADS);
 }
 
-/* The value of "--name=value" if arg is that option, else NULL. */
-static const char *
-option_value(const char *arg, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(arg, name, n) == 0 && arg[n] == '=')
-		return arg + n + 1;
-	return NULL;
-}
-
 /* Parse the command line into opt; returns 0, or 2 after a message. */
 static int
 parse_options(int argc, char **argv)
@@ -795,7 +784,7 @@ parse_options(int argc, char **argv)
 		const char *a = argv[i];
 		int kind = -1;
 		for (int k = 0; k < 4; k++)
-			if ((v = option_value(a, ep_opts[k])) != NULL)
+			if ((v = echo_option_value(a, ep_opts[k])) != NULL)
 				kind = k;
 		if (kind >= 0) {
 			struct endpoint *ep = &opt.eps[opt.neps++];
@@ -822,21 +811,21 @@ parse_options(int argc, char **argv)
 				}
 				ep->path = v;
 			}
-		} else if ((v = option_value(a, "--backend")) != NULL) {
+		} else if ((v = echo_option_value(a, "--backend")) != NULL) {
 			opt.backend = v;
-		} else if ((v = option_value(a, "--threads")) != NULL) {
+		} else if ((v = echo_option_value(a, "--threads")) != NULL) {
 			if (echo_parse_uint(v, 1, MAX_THREADS, &n) < 0) {
 				fprintf(stderr, PROG ": %s: wants a number from 1 to %d\n",
 				        a, MAX_THREADS);
 				return 2;
 			}
 			opt.threads = (unsigned)n;
-		} else if ((v = option_value(a, "--max-conns")) != NULL) {
+		} else if ((v = echo_option_value(a, "--max-conns")) != NULL) {
 			if (echo_parse_uint(v, 1, ~0ULL >> 1, &opt.max_conns) < 0) {
 				fprintf(stderr, PROG ": %s: wants a number, 1 or more\n", a);
 				return 2;
 			}
-		} else if ((v = option_value(a, "--idle-timeout")) != NULL) {
+		} else if ((v = echo_option_value(a, "--idle-timeout")) != NULL) {
 			char *end;
 			errno = 0;
 			double s = strtod(v, &end);

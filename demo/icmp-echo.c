@@ -577,16 +577,6 @@ usage(FILE *f)
 	        "Defaults: until SIGINT, --interval=1000, --timeout=2000, --size=56.\n");
 }
 
-static const char *
-option_value(const char *arg, const char *name)
-{
-	size_t n = strlen(name);
-
-	if (strncmp(arg, name, n) == 0 && arg[n] == '=')
-		return arg + n + 1;
-	return NULL;
-}
-
 /* One numeric option: 0 with the value stored, or 2 after a message. */
 static int
 number_option(const char *arg, const char *v, unsigned long long min,
@@ -613,15 +603,15 @@ parse_options(struct ping *p, int argc, char **argv, const char **backend)
 	p->timeout_ms = 2000;
 	for (int i = 1; i < argc && rc == 0; i++) {
 		const char *a = argv[i];
-		if ((v = option_value(a, "--backend")) != NULL)
+		if ((v = echo_option_value(a, "--backend")) != NULL)
 			*backend = v;
-		else if ((v = option_value(a, "--count")) != NULL)
+		else if ((v = echo_option_value(a, "--count")) != NULL)
 			rc = number_option(a, v, 1, 1ULL << 40, &p->count);
-		else if ((v = option_value(a, "--interval")) != NULL)
+		else if ((v = echo_option_value(a, "--interval")) != NULL)
 			rc = number_option(a, v, 1, MAX_INTERVAL_MS, &p->interval_ms);
-		else if ((v = option_value(a, "--timeout")) != NULL)
+		else if ((v = echo_option_value(a, "--timeout")) != NULL)
 			rc = number_option(a, v, 1, MAX_TIMEOUT_MS, &p->timeout_ms);
-		else if ((v = option_value(a, "--size")) != NULL)
+		else if ((v = echo_option_value(a, "--size")) != NULL)
 			rc = number_option(a, v, 0, MAX_SIZE, &size);
 		else if (strcmp(a, "--help") == 0) {
 			usage(stdout);
