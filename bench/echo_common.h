@@ -102,4 +102,33 @@ echo_accept(int lfd)
 	return fd;
 }
 
+/* What a connection waits for after echo_step(). */
+enum echo_next { ECHO_SAME, ECHO_WANT_READ, ECHO_WANT_WRITE, ECHO_CLOSE };
+
+/* One readiness call's work, the same in every server so that they differ
+ * only in their loop: finish a short write of buf[*off..*len), or read and
+ * write straight back, keeping what the socket did not take. */
+static inline enum echo_next
+echo_step(int fd, char *buf, size_t *off, size_t *len)
+{
+	if (*len > *off) {                      /* finishing a short write */
+		ssize_t w = write(fd, buf + *off, *len - *off);
+		if (w < 0)
+			return errno == EAGAIN ? ECHO_SAME : ECHO_CLOSE;
+		*off += (size_t)w;
+		return *off == *len ? ECHO_WANT_READ : ECHO_SAME;
+	}
+	ssize_t n = read(fd, buf, echo_buf);
+	if (n <= 0)
+		return n == 0 || (errno != EAGAIN && errno != EINTR) ? ECHO_CLOSE : ECHO_SAME;
+	ssize_t w = write(fd, buf, (size_t)n);
+	if (w < 0 && errno != EAGAIN)
+		return ECHO_CLOSE;
+	if (w == n)
+		return ECHO_SAME;
+	*off = w < 0 ? 0 : (size_t)w;
+	*len = (size_t)n;
+	return ECHO_WANT_WRITE;
+}
+
 #endif /* ECHO_COMMON_H */

@@ -34,38 +34,21 @@ want(struct conn *c, unsigned events)
 }
 
 static void
-on_read(struct conn *c)
+on_ready(struct conn *c)
 {
-	ssize_t n = read(c->fd, c->buf, echo_buf);
-	if (n <= 0) {
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
-			conn_close(c);
-		return;
-	}
-	ssize_t w = write(c->fd, c->buf, (size_t)n);
-	if (w < 0 && errno != EAGAIN) {
+	switch (echo_step(c->fd, c->buf, &c->off, &c->len)) {
+	case ECHO_CLOSE:
 		conn_close(c);
-		return;
-	}
-	if (w < n) {
-		c->off = w < 0 ? 0 : (size_t)w;
-		c->len = (size_t)n;
-		want(c, EPOLLOUT);
-	}
-}
-
-static void
-on_write(struct conn *c)
-{
-	ssize_t w = write(c->fd, c->buf + c->off, c->len - c->off);
-	if (w < 0) {
-		if (errno != EAGAIN)
-			conn_close(c);
-		return;
-	}
-	c->off += (size_t)w;
-	if (c->off == c->len)
+		break;
+	case ECHO_WANT_READ:
 		want(c, EPOLLIN);
+		break;
+	case ECHO_WANT_WRITE:
+		want(c, EPOLLOUT);
+		break;
+	case ECHO_SAME:
+		break;
+	}
 }
 
 int
@@ -103,10 +86,8 @@ main(int argc, char **argv)
 						free(c);
 					}
 				}
-			} else if (c->len > c->off) {
-				on_write(c);
 			} else {
-				on_read(c);
+				on_ready(c);
 			}
 		}
 	}

@@ -38,33 +38,18 @@ static void
 on_conn(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = (struct conn *)w;
-	if (c->len > c->off) {                  /* finishing a short write */
-		ssize_t n = write(w->fd, c->buf + c->off, c->len - c->off);
-		if (n < 0) {
-			if (errno != EAGAIN)
-				conn_close(loop, c);
-			return;
-		}
-		c->off += (size_t)n;
-		if (c->off == c->len)
-			want(loop, c, EV_READ);
-		return;
-	}
-	ssize_t n = read(w->fd, c->buf, echo_buf);
-	if (n <= 0) {
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
-			conn_close(loop, c);
-		return;
-	}
-	ssize_t k = write(w->fd, c->buf, (size_t)n);
-	if (k < 0 && errno != EAGAIN) {
+	switch (echo_step(w->fd, c->buf, &c->off, &c->len)) {
+	case ECHO_CLOSE:
 		conn_close(loop, c);
-		return;
-	}
-	if (k < n) {
-		c->off = k < 0 ? 0 : (size_t)k;
-		c->len = (size_t)n;
+		break;
+	case ECHO_WANT_READ:
+		want(loop, c, EV_READ);
+		break;
+	case ECHO_WANT_WRITE:
 		want(loop, c, EV_WRITE);
+		break;
+	case ECHO_SAME:
+		break;
 	}
 }
 

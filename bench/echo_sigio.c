@@ -32,33 +32,18 @@ static void
 on_conn(sio_io *io, int fd, unsigned revents, void *arg)
 {
 	struct conn *c = arg;
-	if (c->len > c->off) {                  /* finishing a short write */
-		ssize_t w = write(fd, c->buf + c->off, c->len - c->off);
-		if (w < 0) {
-			if (errno != EAGAIN)
-				conn_close(c);
-			return;
-		}
-		c->off += (size_t)w;
-		if (c->off == c->len)
-			sio_io_set(io, SIO_READ);
-		return;
-	}
-	ssize_t n = read(fd, c->buf, echo_buf);
-	if (n <= 0) {
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
-			conn_close(c);
-		return;
-	}
-	ssize_t w = write(fd, c->buf, (size_t)n);
-	if (w < 0 && errno != EAGAIN) {
+	switch (echo_step(fd, c->buf, &c->off, &c->len)) {
+	case ECHO_CLOSE:
 		conn_close(c);
-		return;
-	}
-	if (w < n) {
-		c->off = w < 0 ? 0 : (size_t)w;
-		c->len = (size_t)n;
+		break;
+	case ECHO_WANT_READ:
+		sio_io_set(io, SIO_READ);
+		break;
+	case ECHO_WANT_WRITE:
 		sio_io_set(io, SIO_WRITE);
+		break;
+	case ECHO_SAME:
+		break;
 	}
 }
 
