@@ -13,6 +13,13 @@
  * 127.0.0.1:7007.  SIGINT or SIGTERM stops it: listeners closed,
  * connections closed, one line of counters on stderr, exit 0.
  *
+ * SIGUSR1 prints one line of counters on stderr ("stats: ..."), from the
+ * loop (signals that arrive faster than it iterates are coalesced into one
+ * line); at the stop, a line says how many SIGUSR1 arrived in how many
+ * callbacks.  At start-up the soft RLIMIT_NOFILE is raised to the hard
+ * limit: each connection holds an fd, and a server should be able to take
+ * what the administrator allows (`ulimit -n` lowers both limits).
+ *
  * Exit status: 0 after a signal, 1 for a runtime error (an address that
  * cannot be bound, a port in use, an unusable path), 2 for bad usage.
  *
@@ -47,6 +54,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -133,6 +141,9 @@ struct worker {
 	size_t nconns;
 	sio_async *stop_req;            /* threads 1..N-1: "stop", from thread 0 */
 	sio_signal *sigint, *sigterm;   /* thread 0 */
+	sio_signal *sigusr1;            /* thread 0: print counters */
+	uint64_t usr1_signals;          /* SIGUSR1 deliveries, as counted */
+	uint64_t usr1_callbacks;        /* ... in this many callbacks */
 	sio_timer *grace;               /* the stop's safety net */
 	int stopping;
 	unsigned char *record;          /* ECHO_RECORD_MAX: SEQPACKET scratch */
@@ -682,7 +693,8 @@ worker_stop(struct worker *w)
 	if (w->id == 0) {
 		sio_signal_stop(w->sigint);
 		sio_signal_stop(w->sigterm);
-		w->sigint = w->sigterm = NULL;
+		sio_signal_stop(w->sigusr1);
+		w->sigint = w->sigterm = w->sigusr1 = NULL;
 	}
 	w->grace = sio_timer_start(w->loop, STOP_GRACE_MS, 0, on_grace_over, w);
 	for (struct conn *c = w->conns, *next; c != NULL; c = next) {
@@ -709,6 +721,39 @@ on_signal(sio_signal *s, int signo, unsigned count, void *arg)
 		if (workers[t].thread_started)
 			sio_async_send(workers[t].stop_req);
 	worker_stop(w);
+}
+
+/* SIGUSR1: one line of thread 0's counters (the other threads' change
+ * under our feet: only the shared count of open connections is read). */
+static void
+on_stats_signal(sio_signal *s, int signo, unsigned count, void *arg)
+{
+	struct worker *w = arg;
+
+	w->usr1_signals += count;
+	w->usr1_callbacks++;
+	fprintf(stderr, PROG ": stats: open=%llu [t0] conns=%llu bytes=%llu "
+	        "datagrams=%llu urgent=%llu refused=%llu sigusr1=%llu/%llu\n",
+	        (unsigned long long)atomic_load(&open_conns),
+	        (unsigned long long)w->st.conns, (unsigned long long)w->st.bytes,
+	        (unsigned long long)w->st.datagrams, (unsigned long long)w->st.urgent,
+	        (unsigned long long)w->st.refused,
+	        (unsigned long long)w->usr1_signals,
+	        (unsigned long long)w->usr1_callbacks);
+}
+
+/* Raise the soft fd limit to the hard one (see the comment at the top). */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && opt.verbose)
+			fprintf(stderr, PROG ": setrlimit(RLIMIT_NOFILE): %s\n",
+			        strerror(errno));
+	}
 }
 
 static void *
@@ -741,6 +786,7 @@ workers_free(void)
 		}
 		sio_signal_stop(w->sigint);
 		sio_signal_stop(w->sigterm);
+		sio_signal_stop(w->sigusr1);
 		sio_timer_stop(w->grace);
 		sio_async_free(w->stop_req);
 		sio_loop_free(w->loop);
@@ -874,6 +920,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);       /* the layer sends with MSG_NOSIGNAL; stdout too */
 	if ((rc = parse_options(argc, argv)) != 0)
 		return rc;
+	raise_fd_limit();
 
 	rc = 1;
 	for (unsigned t = 0; t < opt.threads; t++) {
@@ -898,7 +945,10 @@ main(int argc, char **argv)
 	 * is served by the loop, and the Unix socket files are removed. */
 	workers[0].sigint = sio_signal_start(workers[0].loop, SIGINT, on_signal, &workers[0]);
 	workers[0].sigterm = sio_signal_start(workers[0].loop, SIGTERM, on_signal, &workers[0]);
-	if (workers[0].sigint == NULL || workers[0].sigterm == NULL) {
+	workers[0].sigusr1 = sio_signal_start(workers[0].loop, SIGUSR1, on_stats_signal,
+	                                      &workers[0]);
+	if (workers[0].sigint == NULL || workers[0].sigterm == NULL ||
+	    workers[0].sigusr1 == NULL) {
 		perror(PROG ": sio_signal_start");
 		goto out;
 	}
@@ -953,6 +1003,10 @@ main(int argc, char **argv)
 	        "urgent=%llu refused=%llu\n", (unsigned long long)sum.conns,
 	        (unsigned long long)sum.bytes, (unsigned long long)sum.datagrams,
 	        (unsigned long long)sum.urgent, (unsigned long long)sum.refused);
+	if (workers[0].usr1_signals > 0)
+		fprintf(stderr, PROG ": SIGUSR1: %llu signals in %llu callbacks\n",
+		        (unsigned long long)workers[0].usr1_signals,
+		        (unsigned long long)workers[0].usr1_callbacks);
 out:
 	workers_free();
 	free(opt.eps);
