@@ -5,7 +5,8 @@
  *
  * Usage: echo-server [--backend=NAME] [--tcp=HOST:PORT]... [--udp=HOST:PORT]...
  *                    [--unix=PATH]... [--seqpacket=PATH]... [--threads=N]
- *                    [--max-conns=N] [--idle-timeout=SECONDS] [--verbose]
+ *                    [--max-conns=N] [--idle-timeout=SECONDS]
+ *                    [--stats-signal=USR1|USR2|HUP|RTMIN+K] [--verbose]
  *
  * For each socket bound it prints "listening <tcp|udp|unix|seqpacket>
  * <address>" on stdout (the real port, from getsockname) and flushes, once
@@ -13,10 +14,11 @@
  * 127.0.0.1:7007.  SIGINT or SIGTERM stops it: listeners closed,
  * connections closed, one line of counters on stderr, exit 0.
  *
- * SIGUSR1 prints one line of counters on stderr ("stats: ..."), from the
- * loop (signals that arrive faster than it iterates are coalesced into one
- * line); at the stop, a line says how many SIGUSR1 arrived in how many
- * callbacks.  At start-up the soft RLIMIT_NOFILE is raised to the hard
+ * SIGUSR1 (or --stats-signal=USR2, HUP or RTMIN+K: a real-time signal is
+ * queued by the kernel, not merged) prints one line of counters on stderr
+ * ("stats: ..."), from the loop (signals that arrive faster than it
+ * iterates are coalesced into one line); at the stop, a line says how many
+ * arrived in how many callbacks.  At start-up the soft RLIMIT_NOFILE is raised to the hard
  * limit: each connection holds an fd, and a server should be able to take
  * what the administrator allows (`ulimit -n` lowers both limits).
  *
@@ -92,6 +94,7 @@ struct options {
 	unsigned long long max_conns;   /* connections served at once, all threads */
 	uint64_t idle_ms;               /* 0: no idle timeout */
 	int verbose;
+	int stats_signo;                /* --stats-signal, SIGUSR1 by default */
 };
 
 struct worker;
@@ -141,8 +144,8 @@ struct worker {
 	size_t nconns;
 	sio_async *stop_req;            /* threads 1..N-1: "stop", from thread 0 */
 	sio_signal *sigint, *sigterm;   /* thread 0 */
-	sio_signal *sigusr1;            /* thread 0: print counters */
-	uint64_t usr1_signals;          /* SIGUSR1 deliveries, as counted */
+	sio_signal *sigusr1;            /* thread 0: print counters (--stats-signal) */
+	uint64_t usr1_signals;          /* its deliveries, as counted */
 	uint64_t usr1_callbacks;        /* ... in this many callbacks */
 	sio_timer *grace;               /* the stop's safety net */
 	int stopping;
@@ -151,7 +154,7 @@ struct worker {
 	int run_failed, run_errno;
 };
 
-static struct options opt = { .threads = 1, .max_conns = ~0ULL };
+static struct options opt = { .threads = 1, .max_conns = ~0ULL, .stats_signo = SIGUSR1 };
 static struct worker workers[MAX_THREADS];
 static atomic_ullong open_conns;        /* over all threads, for --max-conns */
 
@@ -803,13 +806,32 @@ usage(FILE *f)
 	fprintf(f,
 	        "usage: " PROG " [--backend=NAME] [--tcp=HOST:PORT]... [--udp=HOST:PORT]...\n"
 	        "                   [--unix=PATH]... [--seqpacket=PATH]... [--threads=N]\n"
-	        "                   [--max-conns=N] [--idle-timeout=SECONDS] [--verbose]\n"
+	        "                   [--max-conns=N] [--idle-timeout=SECONDS]\n"
+	        "                   [--stats-signal=USR1|USR2|HUP|RTMIN+K] [--verbose]\n"
 	        "With no endpoint: --tcp=127.0.0.1:" ECHO_DEFAULT_PORT
 	        " --udp=127.0.0.1:" ECHO_DEFAULT_PORT ".\n"
 	        "HOST: an IPv4 or IPv6 address ([::1]) or a name, empty or * for all;\n"
 	        "PORT: a number (0: the kernel chooses) or a service name.\n"
 	        "N: --threads 1..%d, --max-conns 1 or more; --idle-timeout 0 (off) or more.\n",
 	        MAX_THREADS);
+}
+
+/* --stats-signal: USR1, USR2, HUP or RTMIN+K; -1 for anything else. */
+static int
+stats_signal(const char *v)
+{
+	unsigned long long k;
+
+	if (strcmp(v, "USR1") == 0)
+		return SIGUSR1;
+	if (strcmp(v, "USR2") == 0)
+		return SIGUSR2;
+	if (strcmp(v, "HUP") == 0)
+		return SIGHUP;
+	if (strncmp(v, "RTMIN+", 6) == 0 &&
+	    echo_parse_uint(v + 6, 0, (unsigned long long)(SIGRTMAX - SIGRTMIN), &k) == 0)
+		return SIGRTMIN + (int)k;
+	return -1;
 }
 
 /* Parse the command line into opt; returns 0, or 2 after a message. */
@@ -884,6 +906,11 @@ parse_options(int argc, char **argv)
 			opt.idle_ms = (uint64_t)(s * 1000 + 0.5);
 			if (s > 0 && opt.idle_ms == 0)
 				opt.idle_ms = 1;
+		} else if ((v = echo_option_value(a, "--stats-signal")) != NULL) {
+			if ((opt.stats_signo = stats_signal(v)) < 0) {
+				fprintf(stderr, PROG ": %s: wants USR1, USR2, HUP or RTMIN+K\n", a);
+				return 2;
+			}
 		} else if (strcmp(a, "--verbose") == 0) {
 			opt.verbose = 1;
 		} else if (strcmp(a, "--help") == 0) {
@@ -945,8 +972,8 @@ main(int argc, char **argv)
 	 * is served by the loop, and the Unix socket files are removed. */
 	workers[0].sigint = sio_signal_start(workers[0].loop, SIGINT, on_signal, &workers[0]);
 	workers[0].sigterm = sio_signal_start(workers[0].loop, SIGTERM, on_signal, &workers[0]);
-	workers[0].sigusr1 = sio_signal_start(workers[0].loop, SIGUSR1, on_stats_signal,
-	                                      &workers[0]);
+	workers[0].sigusr1 = sio_signal_start(workers[0].loop, opt.stats_signo,
+	                                      on_stats_signal, &workers[0]);
 	if (workers[0].sigint == NULL || workers[0].sigterm == NULL ||
 	    workers[0].sigusr1 == NULL) {
 		perror(PROG ": sio_signal_start");
@@ -1004,7 +1031,8 @@ main(int argc, char **argv)
 	        (unsigned long long)sum.bytes, (unsigned long long)sum.datagrams,
 	        (unsigned long long)sum.urgent, (unsigned long long)sum.refused);
 	if (workers[0].usr1_signals > 0)
-		fprintf(stderr, PROG ": SIGUSR1: %llu signals in %llu callbacks\n",
+		fprintf(stderr, PROG ": %s: %llu signals in %llu callbacks\n",
+		        opt.stats_signo == SIGUSR1 ? "SIGUSR1" : "stats signal",
 		        (unsigned long long)workers[0].usr1_signals,
 		        (unsigned long long)workers[0].usr1_callbacks);
 out:

@@ -24,8 +24,8 @@
  *     message was written, SO_LINGER {1, 0} and close(): an RST while the
  *     server holds data for us.
  *
- * With --pid=PID --signals=N a child process sends N signals (--signo,
- * default SIGUSR1) to the server, as fast as it can, while the I/O runs;
+ * With --pid=PID --signals=N a child process sends N signals (--signo=NUM,
+ * USR1, USR2, HUP or RTMIN+K; default SIGUSR1) to the server, as fast as it can, while the I/O runs;
  * those that went out after the I/O was over are counted apart
  * (signals_after_io), so that a run too short for its storm shows.
  * With --pid the server's death is also noticed (every 200 ms: its
@@ -501,6 +501,14 @@ parse(int argc, char **argv)
 			opt.seed = v;
 		else if (num(a, "--pid", &v))
 			opt.pid = (long)v;
+		else if (strncmp(a, "--signo=RTMIN+", 14) == 0)
+			opt.signo = SIGRTMIN + atoi(a + 14);
+		else if (strcmp(a, "--signo=USR1") == 0)
+			opt.signo = SIGUSR1;
+		else if (strcmp(a, "--signo=USR2") == 0)
+			opt.signo = SIGUSR2;
+		else if (strcmp(a, "--signo=HUP") == 0)
+			opt.signo = SIGHUP;
 		else if (num(a, "--signo", &v))
 			opt.signo = (int)v;
 		else {
