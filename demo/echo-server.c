@@ -73,6 +73,8 @@
 /* How long a stop waits for connections to finish closing before the loop
  * is ended anyway (the exit must come within one second). */
 #define STOP_GRACE_MS 500
+/* Urgent bytes logged per second per thread without --verbose. */
+#define URGENT_LOG_PER_SEC 10
 
 enum ep_kind { EP_TCP, EP_UDP, EP_UNIX, EP_SEQPACKET };
 static const char *const kind_name[] = { "tcp", "udp", "unix", "seqpacket" };
@@ -147,6 +149,10 @@ struct worker {
 	sio_signal *sigusr1;            /* thread 0: print counters (--stats-signal) */
 	uint64_t usr1_signals;          /* its deliveries, as counted */
 	uint64_t usr1_callbacks;        /* ... in this many callbacks */
+	uint64_t urgent_log_start;      /* loop time (ms) the second began */
+	unsigned urgent_logged;         /* urgent lines logged in that second */
+	uint64_t urgent_unlogged;       /* not logged since the last line */
+	char urgent_note[64];
 	sio_timer *grace;               /* the stop's safety net */
 	int stopping;
 	unsigned char *record;          /* ECHO_RECORD_MAX: SEQPACKET scratch */
@@ -281,6 +287,43 @@ on_stream_read(sio_stream *s, const void *data, size_t len, void *arg)
 	c->w->st.bytes += len;
 }
 
+/* A peer can send urgent bytes by the thousand: without --verbose, at
+ * most URGENT_LOG_PER_SEC of them are logged each second per thread (one
+ * line each, on a stderr that may be a pipe nobody drains fast enough: a
+ * blocked write would stop the whole thread), the others counted and
+ * announced on the next line logged. */
+static int
+urgent_log_allowed(struct worker *w)
+{
+	uint64_t now = sio_loop_now(w->loop);
+
+	if (opt.verbose)
+		return 1;
+	if (now - w->urgent_log_start >= 1000) {
+		w->urgent_log_start = now;
+		w->urgent_logged = 0;
+	}
+	if (w->urgent_logged < URGENT_LOG_PER_SEC) {
+		w->urgent_logged++;
+		return 1;
+	}
+	w->urgent_unlogged++;
+	return 0;
+}
+
+/* " (N more not logged)" for the line being logged, once. */
+static const char *
+urgent_log_note(struct worker *w)
+{
+	if (w->urgent_unlogged == 0)
+		return "";
+	snprintf(w->urgent_note, sizeof w->urgent_note,
+	         " (%llu more urgent bytes not logged)",
+	         (unsigned long long)w->urgent_unlogged);
+	w->urgent_unlogged = 0;
+	return w->urgent_note;
+}
+
 static void
 on_urgent(sio_stream *s, unsigned char byte, int at_mark, void *arg)
 {
@@ -291,10 +334,11 @@ on_urgent(sio_stream *s, unsigned char byte, int at_mark, void *arg)
 	/* Logged whether --verbose or not: urgent data is rare and
 	 * worth seeing.  at_mark is sockatmark() when the byte was read: 1
 	 * if every in-band byte sent before it has been read. */
-	fprintf(stderr, PROG ": [t%u] urgent byte 0x%02x '%c' from %s: "
-	        "sockatmark=%d after %llu in-band bytes\n", c->w->id, byte,
-	        byte >= 0x20 && byte < 0x7f ? byte : '.', c->peer, at_mark,
-	        (unsigned long long)c->in);
+	if (urgent_log_allowed(c->w))
+		fprintf(stderr, PROG ": [t%u] urgent byte 0x%02x '%c' from %s: "
+		        "sockatmark=%d after %llu in-band bytes%s\n", c->w->id, byte,
+		        byte >= 0x20 && byte < 0x7f ? byte : '.', c->peer, at_mark,
+		        (unsigned long long)c->in, urgent_log_note(c->w));
 	if (sio_stream_write_urgent(s, byte) < 0)
 		vlog(c->w, "%s %s: urgent byte not echoed: %s", kind_name[c->kind],
 		     c->peer, strerror(errno));

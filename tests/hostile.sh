@@ -12,8 +12,11 @@
 #   fdflood  the server under `prlimit --nofile=256:256`, thousands of
 #            connections at once: existing clients keep being served, new
 #            ones after, and its CPU time while at the limit stays under
-#            half the wall time (it does not spin)
-#   oob      garbage with urgent (MSG_OOB) bytes: in-band bytes exact
+#            a quarter of the wall time (it does not spin; healthy: 1-2 %)
+#   oob      garbage with urgent (MSG_OOB) bytes: in-band bytes exact; and
+#            1,000 urgent bytes one by one at a server whose stderr is a
+#            pipe nobody reads (each urgent byte was logged, unthrottled:
+#            after about 700 the server blocked in write(2) for good)
 #   udp      0 and 65,507-byte datagrams exact; a flood, then exact echoes
 # reset, noread and idle run over a Unix stream socket too.
 # HOSTILE_FULL=1 (make stress): bigger floods.  Short: about 20 s.
@@ -105,6 +108,56 @@ attack() {
 	fi
 }
 
+# oob_stuck_stderr BACKEND: the server's stderr is a FIFO that the shell
+# holds open (fd 3, so that the server can open it to write) and does not
+# read until the end; no child inherits fd 3, or the reader would never
+# see the end of the FIFO.
+oob_stuck_stderr() {
+	be=$1
+	rm -f "$dir/sock" "$dir/srv.out" "$dir/fifo"
+	mkfifo "$dir/fifo" || { notok "$be oob, stderr unread: mkfifo"; return; }
+	exec 3<> "$dir/fifo"
+	"$b/demo/echo-server" --backend="$be" --tcp=127.0.0.1:0 > "$dir/srv.out" \
+	    2> "$dir/fifo" 3>&- &
+	pid=$!
+	port=
+	i=0
+	while [ -z "$port" ] && [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do
+		port=$(sed -n 's/^listening tcp 127\.0\.0\.1://p' "$dir/srv.out" 2>/dev/null)
+		[ -n "$port" ] || sleep 0.05
+		i=$((i + 1))
+	done
+	rc=1
+	[ -n "$port" ] &&
+	    line=$("$b/tests/hostile-peer" oob --port=$port --pid=$pid --waited=1000 \
+	        2> "$dir/peer.err" 3>&-) &&
+	    rc=0
+	# Now read it all, and let the server stop.  The read end is opened
+	# here, while fd 3 keeps a writer (no blocking open, no race with
+	# the server's exit); the reader then holds the only read end.
+	exec 4< "$dir/fifo"
+	cat <&4 > "$dir/srv.err" 3>&- &
+	reader=$!
+	exec 3>&- 4<&-
+	kill -TERM $pid 2>/dev/null
+	wait $pid
+	src=$?
+	wait $reader
+	if [ -z "$port" ] && grep -q 'not implemented\|unknown backend' "$dir/srv.err"; then
+		ok "$be oob, stderr unread # SKIP backend not in this build"
+		return
+	fi
+	echo "# $be: $line"
+	sed 's/^/# /' "$dir/peer.err"
+	echo "# $be: the server logged $(grep -c 'urgent byte' "$dir/srv.err") urgent lines"
+	grep -v 'urgent byte' "$dir/srv.err" | sed 's/^/# /'
+	if [ $rc -eq 0 ] && [ $src -eq 0 ]; then
+		ok "$be oob, stderr a pipe nobody reads: 1,000 urgent bytes, still serving"
+	else
+		notok "$be oob, stderr a pipe nobody reads: hostile-peer exit $rc, server exit $src"
+	fi
+}
+
 for be in rtsig sigio poll select; do
 	attack $be reset tcp $reset
 	attack $be noread tcp $noread --max-rss-kb=65536
@@ -115,6 +168,7 @@ for be in rtsig sigio poll select; do
 		ok "$be fdflood # SKIP no prlimit(1) to start the server with 256 fds"
 	fi
 	attack $be oob tcp $oob
+	oob_stuck_stderr $be
 	attack $be udp tcp $udp
 	attack $be reset unix $reset
 	attack $be noread unix $noread --max-rss-kb=65536
