@@ -5,13 +5,22 @@
  *
  * Usage: echo-server [--backend=NAME] [--tcp=HOST:PORT]... [--udp=HOST:PORT]...
  *                    [--unix=PATH]... [--seqpacket=PATH]... [--threads=N]
- *                    [--max-conns=N] [--idle-timeout=SECONDS] [--verbose]
+ *                    [--max-conns=N] [--idle-timeout=SECONDS]
+ *                    [--stats-signal=USR1|USR2|HUP|RTMIN+K] [--verbose]
  *
  * For each socket bound it prints "listening <tcp|udp|unix|seqpacket>
  * <address>" on stdout (the real port, from getsockname) and flushes, once
  * every endpoint is bound; with no endpoint it serves TCP and UDP on
  * 127.0.0.1:7007.  SIGINT or SIGTERM stops it: listeners closed,
  * connections closed, one line of counters on stderr, exit 0.
+ *
+ * SIGUSR1 (or --stats-signal=USR2, HUP or RTMIN+K: a real-time signal is
+ * queued by the kernel, not merged) prints one line of counters on stderr
+ * ("stats: ..."), from the loop (signals that arrive faster than it
+ * iterates are coalesced into one line); at the stop, a line says how many
+ * arrived in how many callbacks.  At start-up the soft RLIMIT_NOFILE is raised to the hard
+ * limit: each connection holds an fd, and a server should be able to take
+ * what the administrator allows (`ulimit -n` lowers both limits).
  *
  * Exit status: 0 after a signal, 1 for a runtime error (an address that
  * cannot be bound, a port in use, an unusable path), 2 for bad usage.
@@ -47,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -63,6 +73,8 @@
 /* How long a stop waits for connections to finish closing before the loop
  * is ended anyway (the exit must come within one second). */
 #define STOP_GRACE_MS 500
+/* Urgent bytes logged per second per thread without --verbose. */
+#define URGENT_LOG_PER_SEC 10
 
 enum ep_kind { EP_TCP, EP_UDP, EP_UNIX, EP_SEQPACKET };
 static const char *const kind_name[] = { "tcp", "udp", "unix", "seqpacket" };
@@ -84,6 +96,7 @@ struct options {
 	unsigned long long max_conns;   /* connections served at once, all threads */
 	uint64_t idle_ms;               /* 0: no idle timeout */
 	int verbose;
+	int stats_signo;                /* --stats-signal, SIGUSR1 by default */
 };
 
 struct worker;
@@ -133,6 +146,13 @@ struct worker {
 	size_t nconns;
 	sio_async *stop_req;            /* threads 1..N-1: "stop", from thread 0 */
 	sio_signal *sigint, *sigterm;   /* thread 0 */
+	sio_signal *sigusr1;            /* thread 0: print counters (--stats-signal) */
+	uint64_t usr1_signals;          /* its deliveries, as counted */
+	uint64_t usr1_callbacks;        /* ... in this many callbacks */
+	uint64_t urgent_log_start;      /* loop time (ms) the second began */
+	unsigned urgent_logged;         /* urgent lines logged in that second */
+	uint64_t urgent_unlogged;       /* not logged since the last line */
+	char urgent_note[64];
 	sio_timer *grace;               /* the stop's safety net */
 	int stopping;
 	unsigned char *record;          /* ECHO_RECORD_MAX: SEQPACKET scratch */
@@ -140,7 +160,7 @@ struct worker {
 	int run_failed, run_errno;
 };
 
-static struct options opt = { .threads = 1, .max_conns = ~0ULL };
+static struct options opt = { .threads = 1, .max_conns = ~0ULL, .stats_signo = SIGUSR1 };
 static struct worker workers[MAX_THREADS];
 static atomic_ullong open_conns;        /* over all threads, for --max-conns */
 
@@ -267,6 +287,43 @@ on_stream_read(sio_stream *s, const void *data, size_t len, void *arg)
 	c->w->st.bytes += len;
 }
 
+/* A peer can send urgent bytes by the thousand: without --verbose, at
+ * most URGENT_LOG_PER_SEC of them are logged each second per thread (one
+ * line each, on a stderr that may be a pipe nobody drains fast enough: a
+ * blocked write would stop the whole thread), the others counted and
+ * announced on the next line logged. */
+static int
+urgent_log_allowed(struct worker *w)
+{
+	uint64_t now = sio_loop_now(w->loop);
+
+	if (opt.verbose)
+		return 1;
+	if (now - w->urgent_log_start >= 1000) {
+		w->urgent_log_start = now;
+		w->urgent_logged = 0;
+	}
+	if (w->urgent_logged < URGENT_LOG_PER_SEC) {
+		w->urgent_logged++;
+		return 1;
+	}
+	w->urgent_unlogged++;
+	return 0;
+}
+
+/* " (N more not logged)" for the line being logged, once. */
+static const char *
+urgent_log_note(struct worker *w)
+{
+	if (w->urgent_unlogged == 0)
+		return "";
+	snprintf(w->urgent_note, sizeof w->urgent_note,
+	         " (%llu more urgent bytes not logged)",
+	         (unsigned long long)w->urgent_unlogged);
+	w->urgent_unlogged = 0;
+	return w->urgent_note;
+}
+
 static void
 on_urgent(sio_stream *s, unsigned char byte, int at_mark, void *arg)
 {
@@ -277,10 +334,11 @@ on_urgent(sio_stream *s, unsigned char byte, int at_mark, void *arg)
 	/* Logged whether --verbose or not: urgent data is rare and
 	 * worth seeing.  at_mark is sockatmark() when the byte was read: 1
 	 * if every in-band byte sent before it has been read. */
-	fprintf(stderr, PROG ": [t%u] urgent byte 0x%02x '%c' from %s: "
-	        "sockatmark=%d after %llu in-band bytes\n", c->w->id, byte,
-	        byte >= 0x20 && byte < 0x7f ? byte : '.', c->peer, at_mark,
-	        (unsigned long long)c->in);
+	if (urgent_log_allowed(c->w))
+		fprintf(stderr, PROG ": [t%u] urgent byte 0x%02x '%c' from %s: "
+		        "sockatmark=%d after %llu in-band bytes%s\n", c->w->id, byte,
+		        byte >= 0x20 && byte < 0x7f ? byte : '.', c->peer, at_mark,
+		        (unsigned long long)c->in, urgent_log_note(c->w));
 	if (sio_stream_write_urgent(s, byte) < 0)
 		vlog(c->w, "%s %s: urgent byte not echoed: %s", kind_name[c->kind],
 		     c->peer, strerror(errno));
@@ -682,7 +740,8 @@ worker_stop(struct worker *w)
 	if (w->id == 0) {
 		sio_signal_stop(w->sigint);
 		sio_signal_stop(w->sigterm);
-		w->sigint = w->sigterm = NULL;
+		sio_signal_stop(w->sigusr1);
+		w->sigint = w->sigterm = w->sigusr1 = NULL;
 	}
 	w->grace = sio_timer_start(w->loop, STOP_GRACE_MS, 0, on_grace_over, w);
 	for (struct conn *c = w->conns, *next; c != NULL; c = next) {
@@ -709,6 +768,39 @@ on_signal(sio_signal *s, int signo, unsigned count, void *arg)
 		if (workers[t].thread_started)
 			sio_async_send(workers[t].stop_req);
 	worker_stop(w);
+}
+
+/* SIGUSR1: one line of thread 0's counters (the other threads' change
+ * under our feet: only the shared count of open connections is read). */
+static void
+on_stats_signal(sio_signal *s, int signo, unsigned count, void *arg)
+{
+	struct worker *w = arg;
+
+	w->usr1_signals += count;
+	w->usr1_callbacks++;
+	fprintf(stderr, PROG ": stats: open=%llu [t0] conns=%llu bytes=%llu "
+	        "datagrams=%llu urgent=%llu refused=%llu sigusr1=%llu/%llu\n",
+	        (unsigned long long)atomic_load(&open_conns),
+	        (unsigned long long)w->st.conns, (unsigned long long)w->st.bytes,
+	        (unsigned long long)w->st.datagrams, (unsigned long long)w->st.urgent,
+	        (unsigned long long)w->st.refused,
+	        (unsigned long long)w->usr1_signals,
+	        (unsigned long long)w->usr1_callbacks);
+}
+
+/* Raise the soft fd limit to the hard one (see the comment at the top). */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && opt.verbose)
+			fprintf(stderr, PROG ": setrlimit(RLIMIT_NOFILE): %s\n",
+			        strerror(errno));
+	}
 }
 
 static void *
@@ -741,6 +833,7 @@ workers_free(void)
 		}
 		sio_signal_stop(w->sigint);
 		sio_signal_stop(w->sigterm);
+		sio_signal_stop(w->sigusr1);
 		sio_timer_stop(w->grace);
 		sio_async_free(w->stop_req);
 		sio_loop_free(w->loop);
@@ -757,13 +850,32 @@ usage(FILE *f)
 	fprintf(f,
 	        "usage: " PROG " [--backend=NAME] [--tcp=HOST:PORT]... [--udp=HOST:PORT]...\n"
 	        "                   [--unix=PATH]... [--seqpacket=PATH]... [--threads=N]\n"
-	        "                   [--max-conns=N] [--idle-timeout=SECONDS] [--verbose]\n"
+	        "                   [--max-conns=N] [--idle-timeout=SECONDS]\n"
+	        "                   [--stats-signal=USR1|USR2|HUP|RTMIN+K] [--verbose]\n"
 	        "With no endpoint: --tcp=127.0.0.1:" ECHO_DEFAULT_PORT
 	        " --udp=127.0.0.1:" ECHO_DEFAULT_PORT ".\n"
 	        "HOST: an IPv4 or IPv6 address ([::1]) or a name, empty or * for all;\n"
 	        "PORT: a number (0: the kernel chooses) or a service name.\n"
 	        "N: --threads 1..%d, --max-conns 1 or more; --idle-timeout 0 (off) or more.\n",
 	        MAX_THREADS);
+}
+
+/* --stats-signal: USR1, USR2, HUP or RTMIN+K; -1 for anything else. */
+static int
+stats_signal(const char *v)
+{
+	unsigned long long k;
+
+	if (strcmp(v, "USR1") == 0)
+		return SIGUSR1;
+	if (strcmp(v, "USR2") == 0)
+		return SIGUSR2;
+	if (strcmp(v, "HUP") == 0)
+		return SIGHUP;
+	if (strncmp(v, "RTMIN+", 6) == 0 &&
+	    echo_parse_uint(v + 6, 0, (unsigned long long)(SIGRTMAX - SIGRTMIN), &k) == 0)
+		return SIGRTMIN + (int)k;
+	return -1;
 }
 
 /* Parse the command line into opt; returns 0, or 2 after a message. */
@@ -838,6 +950,11 @@ parse_options(int argc, char **argv)
 			opt.idle_ms = (uint64_t)(s * 1000 + 0.5);
 			if (s > 0 && opt.idle_ms == 0)
 				opt.idle_ms = 1;
+		} else if ((v = echo_option_value(a, "--stats-signal")) != NULL) {
+			if ((opt.stats_signo = stats_signal(v)) < 0) {
+				fprintf(stderr, PROG ": %s: wants USR1, USR2, HUP or RTMIN+K\n", a);
+				return 2;
+			}
 		} else if (strcmp(a, "--verbose") == 0) {
 			opt.verbose = 1;
 		} else if (strcmp(a, "--help") == 0) {
@@ -874,6 +991,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);       /* the layer sends with MSG_NOSIGNAL; stdout too */
 	if ((rc = parse_options(argc, argv)) != 0)
 		return rc;
+	raise_fd_limit();
 
 	rc = 1;
 	for (unsigned t = 0; t < opt.threads; t++) {
@@ -898,7 +1016,10 @@ main(int argc, char **argv)
 	 * is served by the loop, and the Unix socket files are removed. */
 	workers[0].sigint = sio_signal_start(workers[0].loop, SIGINT, on_signal, &workers[0]);
 	workers[0].sigterm = sio_signal_start(workers[0].loop, SIGTERM, on_signal, &workers[0]);
-	if (workers[0].sigint == NULL || workers[0].sigterm == NULL) {
+	workers[0].sigusr1 = sio_signal_start(workers[0].loop, opt.stats_signo,
+	                                      on_stats_signal, &workers[0]);
+	if (workers[0].sigint == NULL || workers[0].sigterm == NULL ||
+	    workers[0].sigusr1 == NULL) {
 		perror(PROG ": sio_signal_start");
 		goto out;
 	}
@@ -953,6 +1074,11 @@ main(int argc, char **argv)
 	        "urgent=%llu refused=%llu\n", (unsigned long long)sum.conns,
 	        (unsigned long long)sum.bytes, (unsigned long long)sum.datagrams,
 	        (unsigned long long)sum.urgent, (unsigned long long)sum.refused);
+	if (workers[0].usr1_signals > 0)
+		fprintf(stderr, PROG ": %s: %llu signals in %llu callbacks\n",
+		        opt.stats_signo == SIGUSR1 ? "SIGUSR1" : "stats signal",
+		        (unsigned long long)workers[0].usr1_signals,
+		        (unsigned long long)workers[0].usr1_callbacks);
 out:
 	workers_free();
 	free(opt.eps);
