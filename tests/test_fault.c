@@ -1,0 +1,520 @@
+/*
+ * test_fault.c - the runtime under failing system calls: EINTR and EAGAIN
+ * from reads, writes, accepts, waits and signal drains, short writes and
+ * reads, fcntl refusing an owner, a signal or O_ASYNC, and pipe2/signalfd
+ * out of fds.  Each test injects a fault (tests/fault.h) into a real
+ * scenario and checks what can be seen from outside: every byte delivered
+ * in order, callbacks counted, errno values, no fd left open, no hang (runs
+ * are bounded), and that the fault really fired, so that no test passes
+ * because its fault never reached the library.
+ *
+ * What each fault must lead to: a retry (EINTR), a wait for the next
+ * readiness (EAGAIN, short counts), a fallback (poll() for an fd that
+ * cannot signal, accept() without accept4(), sigtimedwait() without a
+ * signalfd), or an error with its errno (sio_loop_run(), sio_io_start(),
+ * sio_loop_new(), a stream's on_close), after which the loop still works.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "testutil.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* Fds below this are counted to see that nothing leaked. */
+#define FD_SCAN 1024
+
+static int
+open_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < FD_SCAN; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			n++;
+	return n;
+}
+
+/* The byte at offset i of the test stream: a pattern no offset error
+ * hides. */
+static unsigned char
+pat(size_t i)
+{
+	return (unsigned char)((i * 2654435761u) >> 13);
+}
+
+/* Every test starts with no rule armed and zero counters (Criterion runs
+ * each test in its own process, but say it anyway). */
+static void
+fault_setup(void)
+{
+	fault_reset();
+	cr_assert(fault_library_found(), "libsigio.so is not loaded as a shared "
+	          "object: the wrappers cannot see its calls");
+}
+
+/* Parameters for the tests that only mean something on a signal-driven
+ * backend (owner, F_SETSIG, O_ASYNC, the signal drain). */
+static struct sio_test_backend *
+sig_params(size_t *n)
+{
+	size_t all;
+	struct sio_test_backend *b = t_backend_params(&all);
+	*n = 0;
+	for (size_t i = 0; b != NULL && i < all; i++)
+		if (t_signal_driven(&b[i]))
+			b[(*n)++] = b[i];
+	return b;
+}
+
+#define SIG_BACKEND_TEST(Suite, Name)                                         \
+	ParameterizedTestParameters(Suite, Name)                              \
+	{                                                                     \
+		size_t n_;                                                    \
+		struct sio_test_backend *b_ = sig_params(&n_);                \
+		return cr_make_param_array(struct sio_test_backend, b_, n_,   \
+		                           t_backend_params_free);            \
+	}                                                                     \
+	ParameterizedTest(const struct sio_test_backend *be, Suite, Name,     \
+	                  .timeout = SIO_TEST_TIMEOUT)
+
+/* ---- the echo: a stream echoing what the test's own watcher sends ------- */
+
+#define ECHO_TOTAL (512 * 1024)
+#define ECHO_CHUNK (16 * 1024)
+
+struct echo {
+	sio_loop *loop;
+	sio_stream *s;          /* echoes: on_read writes back */
+	sio_stream *out;        /* pipes: the stream written to (else s) */
+	int tx, rx;             /* the test's ends: it writes tx, reads rx */
+	sio_io *txw, *rxw;
+	size_t sent, got;
+	size_t bad_at;          /* first wrong byte + 1, or 0 */
+	int closes, reason, err;
+};
+
+static void
+echo_read(sio_stream *s, const void *data, size_t len, void *arg)
+{
+	struct echo *e = arg;
+	(void)s;
+	if (sio_stream_write(e->out, data, len) < 0)
+		e->err = errno;
+}
+
+static void
+echo_close(sio_stream *s, int reason, int err, void *arg)
+{
+	struct echo *e = arg;
+	(void)s;
+	e->closes++;
+	e->reason = reason;
+	if (e->err == 0)
+		e->err = err;
+}
+
+/* The test's side, writing: its own write() (never faulted). */
+static void
+tx_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct echo *e = arg;
+	unsigned char buf[ECHO_CHUNK];
+	size_t n = ECHO_TOTAL - e->sent < sizeof buf ? ECHO_TOTAL - e->sent : sizeof buf;
+	for (size_t i = 0; i < n; i++)
+		buf[i] = pat(e->sent + i);
+	ssize_t w = write(fd, buf, n);
+	if (w > 0)
+		e->sent += (size_t)w;
+	if (e->sent == ECHO_TOTAL)
+		sio_io_set(io, 0);
+}
+
+/* ... and reading, checking every byte. */
+static void
+rx_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct echo *e = arg;
+	unsigned char buf[ECHO_CHUNK];
+	ssize_t n = read(fd, buf, sizeof buf);
+	for (ssize_t i = 0; i < n; i++)
+		if (buf[i] != pat(e->got + (size_t)i) && e->bad_at == 0)
+			e->bad_at = e->got + (size_t)i + 1;
+	if (n > 0)
+		e->got += (size_t)n;
+	if (n == 0)
+		sio_io_set(io, 0);
+}
+
+static bool
+echo_done(void *arg)
+{
+	struct echo *e = arg;
+	return e->got == ECHO_TOTAL || e->bad_at != 0 || e->closes > 0;
+}
+
+static bool
+echo_closed(void *arg)
+{
+	return ((struct echo *)arg)->closes > 0;
+}
+
+/* An echo stream on one end of a socketpair (`type` SOCK_STREAM), the
+ * test on the other. */
+static void
+echo_socket(struct echo *e, const char *backend)
+{
+	int sv[2];
+	memset(e, 0, sizeof *e);
+	t_socketpair(sv);
+	e->loop = t_loop_new(backend);
+	e->s = e->out = sio_stream_new(e->loop, sv[0], echo_read, echo_close, e);
+	cr_assert_not_null(e->s, "sio_stream_new: %s", strerror(errno));
+	e->tx = e->rx = sv[1];
+}
+
+/* The same through two pipes: the test writes p_in[1], a stream reads
+ * p_in[0] (read()) and hands it to a stream on p_out[1] (write(),
+ * writev()), the test reads p_out[0]. */
+static void
+echo_pipes(struct echo *e, const char *backend)
+{
+	int in[2], out[2];
+	memset(e, 0, sizeof *e);
+	t_pipe(in);
+	t_pipe(out);
+	e->loop = t_loop_new(backend);
+	e->out = sio_stream_new(e->loop, out[1], NULL, echo_close, e);
+	cr_assert_not_null(e->out, "sio_stream_new(pipe out): %s", strerror(errno));
+	e->s = sio_stream_new(e->loop, in[0], echo_read, echo_close, e);
+	cr_assert_not_null(e->s, "sio_stream_new(pipe in): %s", strerror(errno));
+	e->tx = in[1];
+	e->rx = out[0];
+}
+
+/* Run the echo to its end and check it: every byte back, in order, the
+ * stream still open. */
+static void
+echo_run(struct echo *e)
+{
+	e->txw = sio_io_start(e->loop, e->tx, SIO_WRITE, tx_cb, e);
+	e->rxw = sio_io_start(e->loop, e->rx, SIO_READ, rx_cb, e);
+	cr_assert(e->txw != NULL && e->rxw != NULL, "sio_io_start: %s",
+	          strerror(errno));
+	bool done = t_run_until(e->loop, echo_done, e, SIO_TEST_MAX_ONCE);
+	cr_assert_eq(e->bad_at, 0, "byte %zu came back wrong", e->bad_at - 1);
+	cr_assert_eq(e->closes, 0, "the stream closed (reason %d, %s)", e->reason,
+	             strerror(e->err));
+	cr_assert(done, "lost: %zu of %d bytes sent, %zu came back", e->sent,
+	          ECHO_TOTAL, e->got);
+	cr_assert_eq(e->got, (size_t)ECHO_TOTAL);
+}
+
+/* Close everything; the streams' on_close runs, the loop is freed. */
+static void
+echo_free(struct echo *e)
+{
+	int want = e->closes + (e->out != e->s ? 2 : 1);
+	fault_reset();
+	sio_io_stop(e->txw);
+	sio_io_stop(e->rxw);
+	sio_stream_close(e->s);
+	if (e->out != e->s)
+		sio_stream_close(e->out);
+	for (int i = 0; i < 20 && e->closes < want; i++)
+		t_run_nowait(e->loop, 1);
+	cr_assert_eq(e->closes, want, "on_close ran %d times, want %d",
+	             e->closes, want);
+	close(e->tx);
+	if (e->rx != e->tx)
+		close(e->rx);
+	t_loop_free(e->loop);
+}
+
+/* ---- the experiment: the wrappers see the library's calls ------------- */
+
+static void
+count_async(sio_async *a, void *arg)
+{
+	(void)a;
+	(*(int *)arg)++;
+}
+
+Test(fault, interposition_reaches_the_library, .timeout = SIO_TEST_TIMEOUT)
+{
+	fault_setup();
+	int fds = open_fds();
+	sio_loop *loop = t_loop_new("poll");
+	cr_assert_eq(fault_calls(FAULT_PIPE2 | FAULT_PIPE), 1,
+	             "the self-pipe was made without a call the wrappers saw");
+	int p[2];
+	fault_last_pipe(p);
+	cr_assert(t_fd_open(p[0]) && t_fd_open(p[1]), "fault_last_pipe: %d %d",
+	          p[0], p[1]);
+	cr_assert_eq(open_fds(), fds + 2);
+
+	/* The test's own write is not the library's. */
+	unsigned writes = fault_calls(FAULT_WRITE);
+	int sv[2];
+	t_socketpair(sv);
+	t_write_all(sv[0], "x", 1);
+	cr_assert_eq(fault_calls(FAULT_WRITE), writes);
+
+	/* sio_async_send() writes to the self-pipe: seen, then faulted. */
+	int calls = 0;
+	sio_async *a = sio_async_new(loop, count_async, &calls);
+	cr_assert_not_null(a);
+	int id = fault_arm(FAULT_WRITE, p[1], EINTR, 1);
+	cr_assert_geq(id, 0);
+	cr_assert_eq(sio_async_send(a), 0);
+	cr_assert_eq(fault_fired(id), 1, "the library's write was not faulted");
+	cr_assert_eq(fault_calls(FAULT_WRITE), writes + 2,
+	             "one EINTR and its retry: %u writes seen",
+	             fault_calls(FAULT_WRITE) - writes);
+	cr_assert(t_run_until(loop, t_flag_set, &calls, 10));
+	cr_assert_eq(calls, 1);
+	cr_assert_gt(fault_calls(FAULT_POLL), 0, "the loop's poll() was not seen");
+	cr_assert_gt(fault_calls(FAULT_READ), 0, "the self-pipe read was not seen");
+	sio_async_free(a);
+	close(sv[0]);
+	close(sv[1]);
+	t_loop_free(loop);
+	cr_assert_eq(open_fds(), fds);
+}
+
+/* ---- streams: EINTR, EAGAIN and short counts in the echo ----------------- */
+
+/* Reads fail: EINTR every 2nd call (retried), EAGAIN every 3rd (the
+ * stream waits: level-triggered delivery must call it again although the
+ * data is still there and no new signal will come). */
+SIO_BACKEND_TEST(fault, stream_read_eintr_eagain)
+{
+	struct echo e;
+	fault_setup();
+	echo_socket(&e, be->name);
+	int fd = sio_stream_fd(e.s);
+	int a = fault_add(&(struct fault_rule){ .calls = FAULT_READS, .fd = fd,
+	                  .err = EINTR, .period = 2, .count = 40 });
+	int b = fault_add(&(struct fault_rule){ .calls = FAULT_READS, .fd = fd,
+	                  .err = EAGAIN, .period = 3, .count = 40 });
+	echo_run(&e);
+	cr_assert_gt(fault_fired(a), 0, "no EINTR was injected");
+	cr_assert_gt(fault_fired(b), 0, "no EAGAIN was injected");
+	echo_free(&e);
+}
+
+/* Writes (send, sendmsg) fail with EINTR and EAGAIN, every other call:
+ * what could not go out is queued and written later, in order. */
+SIO_BACKEND_TEST(fault, stream_write_eintr_eagain)
+{
+	struct echo e;
+	fault_setup();
+	echo_socket(&e, be->name);
+	int fd = sio_stream_fd(e.s);
+	int a = fault_add(&(struct fault_rule){ .calls = FAULT_WRITES, .fd = fd,
+	                  .err = EINTR, .period = 2, .count = 60 });
+	int b = fault_add(&(struct fault_rule){ .calls = FAULT_WRITES, .fd = fd,
+	                  .err = EAGAIN, .period = 2, .count = 60 });
+	echo_run(&e);
+	cr_assert_gt(fault_fired(a), 0, "no EINTR was injected");
+	cr_assert_gt(fault_fired(b), 0, "no EAGAIN was injected");
+	cr_assert_gt(fault_calls(FAULT_SEND), 0, "send() was not used");
+	echo_free(&e);
+}
+
+/* Every send()/sendmsg() takes at most 1000 bytes: the rest of each
+ * buffer is resumed where it stopped. */
+SIO_BACKEND_TEST(fault, stream_short_writes)
+{
+	struct echo e;
+	fault_setup();
+	echo_socket(&e, be->name);
+	int id = fault_arm_short(FAULT_WRITES, sio_stream_fd(e.s), 1000, 0);
+	echo_run(&e);
+	cr_assert_gt(fault_fired(id), ECHO_TOTAL / 1000 - 1,
+	             "only %u short writes", fault_fired(id));
+	cr_assert_gt(fault_calls(FAULT_SENDMSG), 0, "nothing was ever queued");
+	echo_free(&e);
+}
+
+/* Every read() returns at most 1000 bytes: the stream takes a short read
+ * for "that was all", so the rest must be delivered by the loop's
+ * level-triggered recheck, not by a signal. */
+SIO_BACKEND_TEST(fault, stream_short_reads)
+{
+	struct echo e;
+	fault_setup();
+	echo_socket(&e, be->name);
+	int id = fault_arm_short(FAULT_READ, sio_stream_fd(e.s), 1000, 0);
+	echo_run(&e);
+	cr_assert_gt(fault_fired(id), ECHO_TOTAL / 1000 - 1,
+	             "only %u short reads", fault_fired(id));
+	echo_free(&e);
+}
+
+/* Pipes: read() on the way in, write() and writev() on the way out, with
+ * EINTR, EAGAIN and short counts on all of them. */
+SIO_BACKEND_TEST(fault, stream_pipes_all_faults)
+{
+	struct echo e;
+	fault_setup();
+	echo_pipes(&e, be->name);
+	int in = sio_stream_fd(e.s), out = sio_stream_fd(e.out);
+	int r1 = fault_add(&(struct fault_rule){ .calls = FAULT_READ, .fd = in,
+	                   .err = EINTR, .period = 2, .count = 30 });
+	int r2 = fault_add(&(struct fault_rule){ .calls = FAULT_READ, .fd = in,
+	                   .err = EAGAIN, .period = 5, .count = 30 });
+	int w1 = fault_add(&(struct fault_rule){ .calls = FAULT_WRITE | FAULT_WRITEV,
+	                   .fd = out, .err = EINTR, .period = 3, .count = 30 });
+	int w2 = fault_add(&(struct fault_rule){ .calls = FAULT_WRITE | FAULT_WRITEV,
+	                   .fd = out, .err = EAGAIN, .period = 4, .count = 30 });
+	int w3 = fault_arm_short(FAULT_WRITE | FAULT_WRITEV, out, 777, 0);
+	echo_run(&e);
+	cr_assert(fault_fired(r1) > 0 && fault_fired(r2) > 0,
+	          "read faults: %u EINTR, %u EAGAIN", fault_fired(r1),
+	          fault_fired(r2));
+	cr_assert(fault_fired(w1) > 0 && fault_fired(w2) > 0 && fault_fired(w3) > 0,
+	          "write faults: %u EINTR, %u EAGAIN, %u short", fault_fired(w1),
+	          fault_fired(w2), fault_fired(w3));
+	cr_assert_gt(fault_calls(FAULT_WRITEV), 0, "writev() was not used");
+	echo_free(&e);
+}
+
+/* A seqpacket echo: recvmsg()/sendmsg() with EINTR and EAGAIN; every
+ * message comes back whole, in order. */
+#define NMSG 200
+
+struct packets {
+	int got, bad, closes;
+};
+
+static void
+packet_echo(sio_stream *s, const void *data, size_t len, void *arg)
+{
+	(void)arg;
+	sio_stream_write(s, data, len);
+}
+
+static void
+packet_close(sio_stream *s, int reason, int err, void *arg)
+{
+	(void)s;
+	(void)reason;
+	(void)err;
+	((struct packets *)arg)->closes++;
+}
+
+static void
+packet_rx(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct packets *p = arg;
+	unsigned char buf[512];
+	ssize_t n = recv(fd, buf, sizeof buf, 0);
+	if (n <= 0)
+		return;
+	size_t want = 1 + (size_t)p->got % 300;
+	if ((size_t)n != want || buf[0] != (unsigned char)p->got ||
+	    buf[n - 1] != (unsigned char)p->got)
+		p->bad++;
+	p->got++;
+}
+
+static bool
+packets_done(void *arg)
+{
+	struct packets *p = arg;
+	return p->got == NMSG || p->bad || p->closes;
+}
+
+SIO_BACKEND_TEST(fault, seqpacket_eintr_eagain)
+{
+	int sv[2];
+	struct packets p = { 0 };
+	fault_setup();
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
+	             SOCK_CLOEXEC, 0, sv), 0, "socketpair: %s", strerror(errno));
+	sio_loop *loop = t_loop_new(be->name);
+	sio_stream *s = sio_stream_new(loop, sv[0], packet_echo, packet_close, &p);
+	cr_assert_not_null(s);
+	sio_io *rx = sio_io_start(loop, sv[1], SIO_READ, packet_rx, &p);
+	cr_assert_not_null(rx);
+	int a = fault_add(&(struct fault_rule){ .calls = FAULT_RECVMSG | FAULT_SENDMSG
+	                  | FAULT_SEND, .fd = sv[0], .err = EINTR, .period = 2,
+	                  .count = 50 });
+	int b = fault_add(&(struct fault_rule){ .calls = FAULT_RECVMSG | FAULT_SENDMSG
+	                  | FAULT_SEND, .fd = sv[0], .err = EAGAIN, .period = 3,
+	                  .count = 50 });
+	for (int i = 0; i < NMSG; i++) {
+		unsigned char msg[300];
+		size_t len = 1 + (size_t)i % 300;
+		memset(msg, i & 0xff, len);
+		t_write_all(sv[1], msg, len);   /* one write, one message */
+	}
+	cr_assert(t_run_until(loop, packets_done, &p, SIO_TEST_MAX_ONCE),
+	          "lost: %d of %d messages back", p.got, NMSG);
+	cr_assert_eq(p.bad, 0, "%d messages came back changed", p.bad);
+	cr_assert_eq(p.closes, 0);
+	cr_assert_eq(p.got, NMSG);
+	cr_assert(fault_fired(a) > 0 && fault_fired(b) > 0, "%u EINTR, %u EAGAIN",
+	          fault_fired(a), fault_fired(b));
+	fault_reset();
+	sio_io_stop(rx);
+	sio_stream_close(s);
+	t_run_nowait(loop, 3);
+	cr_assert_eq(p.closes, 1);
+	close(sv[1]);
+	t_loop_free(loop);
+}
+
+/* ---- streams: errors are reported with their errno ----------------------- */
+
+/* read() says ECONNRESET: on_close(SIO_CLOSE_RESET, ECONNRESET), once,
+ * and the fd is closed. */
+SIO_BACKEND_TEST(fault, stream_read_error_reported)
+{
+	struct echo e;
+	fault_setup();
+	echo_socket(&e, be->name);
+	int fd = sio_stream_fd(e.s);
+	int id = fault_arm(FAULT_READ, fd, ECONNRESET, 1);
+	t_write_all(e.tx, "hello", 5);
+	cr_assert(t_run_until(e.loop, echo_closed, &e, 100), "no on_close");
+	cr_assert_eq(fault_fired(id), 1);
+	cr_assert_eq(e.closes, 1);
+	cr_assert_eq(e.reason, SIO_CLOSE_RESET, "reason %d", e.reason);
+	cr_assert_eq(e.err, ECONNRESET, "err %s", strerror(e.err));
+	t_run_nowait(e.loop, 3);
+	cr_assert_eq(e.closes, 1, "on_close ran %d times", e.closes);
+	cr_assert(!t_fd_open(fd), "the stream's fd is still open");
+	close(e.tx);
+	t_loop_free(e.loop);
+}
+
+/* send() says EIO: sio_stream_write() returns -1 with EIO, then
+ * on_close(SIO_CLOSE_ERROR, EIO). */
+SIO_BACKEND_TEST(fault, stream_write_error_reported)
+{
+	struct echo e;
+	fault_setup();
+	echo_socket(&e, be->name);
+	int id = fault_arm(FAULT_WRITES, sio_stream_fd(e.s), EIO, 1);
+	errno = 0;
+	cr_assert_eq(sio_stream_write(e.s, "abc", 3), -1);
+	cr_assert_eq(errno, EIO, "errno %s", strerror(errno));
+	cr_assert_eq(fault_fired(id), 1);
+	cr_assert(t_run_until(e.loop, echo_closed, &e, 100), "no on_close");
+	cr_assert_eq(e.reason, SIO_CLOSE_ERROR, "reason %d", e.reason);
+	cr_assert_eq(e.err, EIO, "err %s", strerror(e.err));
+	close(e.tx);
+	t_loop_free(e.loop);
+}
