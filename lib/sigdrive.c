@@ -353,8 +353,15 @@ check(sio_loop *loop, struct sio__sigdrive *sd, int with_fb)
 		while ((n = poll(sd->check.v, (nfds_t)sd->check.n, 0)) < 0 &&
 		       errno == EINTR)
 			;
-		if (n < 0)
+		if (n < 0) {
+			/* build_check() emptied the recheck set (and the
+			 * rescan flag) into this poll: what it was to look
+			 * at would be forgotten, and data that came before
+			 * O_ASYNC was set raises no signal.  Look at every
+			 * fd next time instead. */
+			loop->rescan = 1;
 			return -1;
+		}
 		if (n > 0)
 			ready += report(loop, sd->check.v, sd->check.n);
 		with_fb = 0;

@@ -518,3 +518,389 @@ SIO_BACKEND_TEST(fault, stream_write_error_reported)
 	close(e.tx);
 	t_loop_free(e.loop);
 }
+
+/* ---- listeners: accept4() ------------------------------------------------ */
+
+#define NCLIENTS 4
+
+struct accepts {
+	int fds[NCLIENTS + 4];
+	int n;
+	int flags_ok;           /* every accepted fd nonblocking, close-on-exec */
+};
+
+static void
+on_accept(sio_listener *l, int fd, const struct sockaddr *sa, socklen_t len,
+          void *arg)
+{
+	struct accepts *a = arg;
+	(void)l;
+	(void)sa;
+	(void)len;
+	if ((fcntl(fd, F_GETFL) & O_NONBLOCK) && (fcntl(fd, F_GETFD) & FD_CLOEXEC))
+		a->flags_ok++;
+	if (a->n < (int)(sizeof a->fds / sizeof a->fds[0]))
+		a->fds[a->n++] = fd;
+	else
+		close(fd);
+}
+
+struct want_n {
+	struct accepts *a;
+	int n;
+};
+
+static bool
+accepted_n(void *arg)
+{
+	struct want_n *w = arg;
+	return w->a->n >= w->n;
+}
+
+/* A listener on 127.0.0.1, port 0, and its port. */
+static sio_listener *
+listen_local(sio_loop *loop, struct accepts *a, unsigned short *port)
+{
+	char addr[SIO_ADDRSTRLEN];
+	sio_listener *l = sio_listen_tcp(loop, "127.0.0.1", "0", 0, on_accept, a);
+	cr_assert_not_null(l, "sio_listen_tcp: %s", strerror(errno));
+	cr_assert_not_null(sio_listener_address(l, 0, addr, sizeof addr));
+	*port = (unsigned short)atoi(strrchr(addr, ':') + 1);
+	return l;
+}
+
+static int
+connect_local(unsigned short port)
+{
+	char svc[8];
+	snprintf(svc, sizeof svc, "%u", port);
+	int fd = sio_connect_tcp("127.0.0.1", svc, 10000);
+	cr_assert_geq(fd, 0, "connect to port %u: %s", port, strerror(errno));
+	return fd;
+}
+
+static void
+accepts_close(struct accepts *a)
+{
+	for (int i = 0; i < a->n; i++)
+		close(a->fds[i]);
+}
+
+/* accept4() fails with EINTR and EAGAIN before each connection is taken:
+ * every connection is accepted, exactly once. */
+SIO_BACKEND_TEST(fault, accept_eintr_eagain)
+{
+	struct accepts a = { .n = 0 };
+	unsigned short port;
+	int c[NCLIENTS];
+	fault_setup();
+	sio_loop *loop = t_loop_new(be->name);
+	sio_listener *l = listen_local(loop, &a, &port);
+	int lfd = sio_listener_fd(l, 0);
+	int i1 = fault_add(&(struct fault_rule){ .calls = FAULT_ACCEPTS, .fd = lfd,
+	                   .err = EINTR, .period = 2, .count = 6 });
+	int i2 = fault_add(&(struct fault_rule){ .calls = FAULT_ACCEPTS, .fd = lfd,
+	                   .err = EAGAIN, .period = 3, .count = 6 });
+	for (int i = 0; i < NCLIENTS; i++)
+		c[i] = connect_local(port);
+	struct want_n w = { &a, NCLIENTS };
+	cr_assert(t_run_until(loop, accepted_n, &w, 1000), "accepted %d of %d",
+	          a.n, NCLIENTS);
+	t_run_nowait(loop, 3);
+	cr_assert_eq(a.n, NCLIENTS, "accepted %d connections for %d clients",
+	             a.n, NCLIENTS);
+	cr_assert_eq(a.flags_ok, NCLIENTS);
+	cr_assert(fault_fired(i1) > 0 && fault_fired(i2) > 0, "%u EINTR, %u EAGAIN",
+	          fault_fired(i1), fault_fired(i2));
+	fault_reset();
+	accepts_close(&a);
+	for (int i = 0; i < NCLIENTS; i++)
+		close(c[i]);
+	sio_listener_free(l);
+	t_loop_free(loop);
+}
+
+/* A kernel without accept4() (ENOSYS): accept() and fcntl() instead, with
+ * the same flags on the new fd. */
+SIO_BACKEND_TEST(fault, accept4_enosys_falls_back)
+{
+	struct accepts a = { .n = 0 };
+	unsigned short port;
+	int c[2];
+	fault_setup();
+	sio_loop *loop = t_loop_new(be->name);
+	sio_listener *l = listen_local(loop, &a, &port);
+	int id = fault_arm(FAULT_ACCEPT4, sio_listener_fd(l, 0), ENOSYS, 0);
+	c[0] = connect_local(port);
+	c[1] = connect_local(port);
+	struct want_n w = { &a, 2 };
+	cr_assert(t_run_until(loop, accepted_n, &w, 1000), "accepted %d of 2", a.n);
+	cr_assert_eq(a.flags_ok, 2, "an fd from accept() lacks O_NONBLOCK or "
+	             "FD_CLOEXEC");
+	cr_assert_gt(fault_fired(id), 0);
+	cr_assert_gt(fault_calls(FAULT_ACCEPT), 1, "accept() was not used");
+	fault_reset();
+	accepts_close(&a);
+	close(c[0]);
+	close(c[1]);
+	sio_listener_free(l);
+	t_loop_free(loop);
+}
+
+/* accept4() says EMFILE once: the listener gives up its reserved fd to take
+ * the connection and close it (counted as refused), opens the reserve
+ * again, and accepts the next connection as usual.  No fd is lost. */
+SIO_BACKEND_TEST(fault, accept_emfile_refuses_one)
+{
+	struct accepts a = { .n = 0 };
+	unsigned short port;
+	fault_setup();
+	sio_loop *loop = t_loop_new(be->name);
+	sio_listener *l = listen_local(loop, &a, &port);
+	int fds = open_fds();
+	int id = fault_arm(FAULT_ACCEPT4, sio_listener_fd(l, 0), EMFILE, 1);
+	int c1 = connect_local(port);
+	for (int i = 0; i < 1000 && sio_listener_refused(l) == 0; i++)
+		t_run_nowait(loop, 1);
+	cr_assert_eq(fault_fired(id), 1);
+	cr_assert_eq(sio_listener_refused(l), 1, "refused %llu",
+	             (unsigned long long)sio_listener_refused(l));
+	cr_assert_eq(a.n, 0, "the refused connection reached the callback");
+	/* The client sees its connection closed. */
+	struct pollfd p = { .fd = c1, .events = POLLIN };
+	cr_assert_eq(poll(&p, 1, 10000), 1, "the refused client was not closed");
+	char ch;
+	cr_assert_leq(read(c1, &ch, 1), 0, "the refused client got data");
+	int c2 = connect_local(port);
+	struct want_n w = { &a, 1 };
+	cr_assert(t_run_until(loop, accepted_n, &w, 1000), "the next client was "
+	          "not accepted");
+	cr_assert_eq(open_fds(), fds + 3, "fds: %d before, %d now (want +2 "
+	             "clients, +1 accepted)", fds, open_fds());
+	accepts_close(&a);
+	close(c1);
+	close(c2);
+	sio_listener_free(l);
+	t_loop_free(loop);
+}
+
+/* EMFILE twice (the refusal fails too): accepting pauses, and resumes by
+ * itself; the waiting connection is then accepted.  The reserve is back. */
+SIO_BACKEND_TEST(fault, accept_emfile_pauses_and_resumes)
+{
+	struct accepts a = { .n = 0 };
+	unsigned short port;
+	fault_setup();
+	sio_loop *loop = t_loop_new(be->name);
+	sio_listener *l = listen_local(loop, &a, &port);
+	int fds = open_fds();
+	int id = fault_arm(FAULT_ACCEPT4, sio_listener_fd(l, 0), EMFILE, 2);
+	int c = connect_local(port);
+	struct want_n w = { &a, 1 };
+	cr_assert(t_run_until(loop, accepted_n, &w, 1000), "never accepted after "
+	          "the pause");
+	cr_assert_eq(fault_fired(id), 2);
+	cr_assert_eq(sio_listener_refused(l), 0);
+	cr_assert_eq(open_fds(), fds + 2, "fds: %d before, %d now (want +1 "
+	             "client, +1 accepted)", fds, open_fds());
+	accepts_close(&a);
+	close(c);
+	sio_listener_free(l);
+	t_loop_free(loop);
+}
+
+/* ---- the self-pipe: sio_async_send() and the drain ------------------------ */
+
+struct sender {
+	sio_async *a;
+	int rc;
+};
+
+static void *
+send_thread(void *arg)
+{
+	struct sender *s = arg;
+	s->rc = sio_async_send(s->a);
+	return NULL;
+}
+
+/* The wake-up's write() is interrupted (EINTR) three times, from another
+ * thread, while the loop may be asleep: it is retried, the loop wakes, the
+ * callback runs once. */
+SIO_BACKEND_TEST(fault, async_send_write_eintr)
+{
+	int calls = 0, p[2];
+	fault_setup();
+	sio_loop *loop = t_loop_new(be->name);
+	fault_last_pipe(p);
+	sio_async *a = sio_async_new(loop, count_async, &calls);
+	cr_assert_not_null(a);
+	int id = fault_arm(FAULT_WRITE, p[1], EINTR, 3);
+	struct sender s = { a, -2 };
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, send_thread, &s), 0);
+	bool woke = t_run_until(loop, t_flag_set, &calls, 100);
+	pthread_join(th, NULL);
+	cr_assert(woke, "the wake-up was lost");
+	cr_assert_eq(s.rc, 0);
+	cr_assert_eq(calls, 1);
+	cr_assert_eq(fault_fired(id), 3);
+	sio_async_free(a);
+	t_loop_free(loop);
+}
+
+/* The self-pipe's read() says EINTR (retried) and EAGAIN (the records stay
+ * in the pipe, which stays readable): the callback runs once, and the pipe
+ * is emptied by a later iteration, not left to spin. */
+SIO_BACKEND_TEST(fault, selfpipe_read_eintr_eagain)
+{
+	int calls = 0, p[2];
+	fault_setup();
+	sio_loop *loop = t_loop_new(be->name);
+	fault_last_pipe(p);
+	sio_async *a = sio_async_new(loop, count_async, &calls);
+	int i1 = fault_arm(FAULT_READ, p[0], EINTR, 2);
+	int i2 = fault_add(&(struct fault_rule){ .calls = FAULT_READ, .fd = p[0],
+	                   .err = EAGAIN, .period = 2, .count = 2 });
+	struct sender s = { a, -2 };
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, send_thread, &s), 0);
+	bool woke = t_run_until(loop, t_flag_set, &calls, 100);
+	pthread_join(th, NULL);
+	cr_assert(woke, "the wake-up was lost");
+	cr_assert_eq(calls, 1);
+	/* sio_loop_stop() from here writes another record; the pipe must be
+	 * empty after a few iterations whatever the faults did. */
+	for (int i = 0; i < 3; i++) {
+		sio_loop_stop(loop);
+		t_run_nowait(loop, 1);
+	}
+	for (int i = 0; i < 10 && (t_poll_now(p[0], POLLIN) & POLLIN); i++)
+		t_run_nowait(loop, 1);
+	cr_assert_eq(t_poll_now(p[0], POLLIN) & POLLIN, 0, "the self-pipe is "
+	             "never drained");
+	cr_assert_eq(calls, 1);
+	cr_assert_eq(fault_fired(i1), 2);
+	cr_assert_gt(fault_fired(i2), 0, "no EAGAIN was injected");
+	cr_assert_gt(t_stats(loop).wakeups, 0);
+	sio_async_free(a);
+	t_loop_free(loop);
+}
+
+/* ---- the waits: poll(), ppoll(), select() ---------------------------------- */
+
+struct tio {
+	int sv[2];
+	int fired;              /* the timer's callback ran */
+	int got;                /* bytes the watcher read */
+};
+
+/* The timer makes the socket readable: the loop must wake for the timer
+ * and then for the fd, through whatever its waits say. */
+static void
+tio_timer(sio_timer *t, void *arg)
+{
+	struct tio *x = arg;
+	x->fired++;
+	t_write_all(x->sv[1], "t", 1);
+	sio_timer_stop(t);
+}
+
+static void
+tio_read(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct tio *x = arg;
+	x->got += (int)t_drain(fd);
+}
+
+static bool
+tio_got(void *arg)
+{
+	return ((struct tio *)arg)->got > 0;
+}
+
+/* Every wait is interrupted (EINTR), 20 times: the loop goes round again,
+ * the timer fires once and the byte it sent is delivered. */
+SIO_BACKEND_TEST(fault, wait_eintr_timer_and_io)
+{
+	struct tio x = { .fired = 0 };
+	fault_setup();
+	t_socketpair(x.sv);
+	sio_loop *loop = t_loop_new(be->name);
+	sio_io *io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
+	cr_assert_not_null(io);
+	cr_assert_not_null(sio_timer_start(loop, 20, 0, tio_timer, &x));
+	int id = fault_arm(FAULT_WAITS, FAULT_ANY_FD, EINTR, 20);
+	cr_assert(t_run_until(loop, tio_got, &x, SIO_TEST_MAX_ONCE),
+	          "the byte was lost (timer fired %d times)", x.fired);
+	cr_assert_eq(x.fired, 1);
+	cr_assert_eq(x.got, 1);
+	cr_assert_gt(fault_fired(id), 0);
+	sio_io_stop(io);
+	close(x.sv[0]);
+	close(x.sv[1]);
+	t_loop_free(loop);
+}
+
+/* A wait fails for want of memory (EAGAIN, then ENOMEM: what poll() and
+ * select() say then): sio_loop_run() reports -1 with that errno, and the
+ * loop still works afterwards: the data that was waiting is delivered.
+ * The data is there before the watcher starts, so on the signal-driven
+ * backends no signal announces it: only the check that failed knew. */
+static void
+wait_fails_once(const struct sio_test_backend *be, unsigned calls, int err)
+{
+	struct tio x = { .fired = 0 };
+	fault_setup();
+	t_socketpair(x.sv);
+	t_write_all(x.sv[1], "d", 1);
+	sio_loop *loop = t_loop_new(be->name);
+	sio_io *io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
+	cr_assert_not_null(io);
+	int id = fault_arm(calls, FAULT_ANY_FD, err, 1);
+	errno = 0;
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_ONCE), -1, "the failed wait was "
+	             "not reported");
+	cr_assert_eq(errno, err, "errno %s, want %s", strerror(errno),
+	             strerror(err));
+	cr_assert_eq(fault_fired(id), 1);
+	cr_assert_eq(x.got, 0);
+	cr_assert(t_run_until(loop, tio_got, &x, 100), "the waiting byte was lost "
+	          "after the failed wait");
+	sio_io_stop(io);
+	close(x.sv[0]);
+	close(x.sv[1]);
+	t_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(fault, wait_eagain_reported_then_works)
+{
+	wait_fails_once(be, FAULT_WAITS, EAGAIN);
+}
+
+SIO_BACKEND_TEST(fault, wait_enomem_reported_then_works)
+{
+	wait_fails_once(be, FAULT_WAITS, ENOMEM);
+}
+
+/* The signal-driven backends' sleep (ppoll) fails after a check that
+ * found nothing: reported; the byte that comes later is delivered. */
+SIG_BACKEND_TEST(fault, sleep_fails_reported_then_works)
+{
+	struct tio x = { .fired = 0 };
+	fault_setup();
+	t_socketpair(x.sv);
+	sio_loop *loop = t_loop_new(be->name);
+	sio_io *io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
+	int id = fault_arm(FAULT_PPOLL, FAULT_ANY_FD, ENOMEM, 1);
+	errno = 0;
+	cr_assert_eq(sio_loop_run(loop, SIO_RUN_ONCE), -1);
+	cr_assert_eq(errno, ENOMEM, "errno %s", strerror(errno));
+	cr_assert_eq(fault_fired(id), 1);
+	cr_assert_not_null(sio_timer_start(loop, 5, 0, tio_timer, &x));
+	cr_assert(t_run_until(loop, tio_got, &x, 100), "the byte was lost");
+	sio_io_stop(io);
+	close(x.sv[0]);
+	close(x.sv[1]);
+	t_loop_free(loop);
+}
