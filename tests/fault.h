@@ -70,7 +70,9 @@ struct fault_rule {
 	                     without one, pipe2 and signalfd(-1), match only
 	                     FAULT_ANY_FD) */
 	int err;          /* fail with this errno, doing nothing; 0: a short
-	                     transfer instead (reads and writes only) */
+	                     transfer instead (reads and writes), or, for
+	                     fcntl, return 0 without doing anything (a file
+	                     that accepts O_ASYNC and ignores it) */
 	size_t max;       /* short transfer: at most this many bytes (>= 1) */
 	int cmd;          /* FAULT_FCNTL: only this command (0: any) */
 	long argbits;     /* FAULT_FCNTL: only when the argument has all these
@@ -88,7 +90,8 @@ int fault_add(const struct fault_rule *r);
  * (count 0: all of them), or let them move at most `max` bytes. */
 int fault_arm(unsigned calls, int fd, int err, unsigned count);
 int fault_arm_short(unsigned calls, int fd, size_t max, unsigned count);
-/* fcntl(fd, cmd, ...) fails with `err`, `count` times; argbits as above. */
+/* fcntl(fd, cmd, ...) fails with `err`, `count` times; argbits as above;
+ * err 0: it returns 0 and does nothing. */
 int fault_arm_fcntl(int fd, int cmd, long argbits, int err, unsigned count);
 
 /* Disarm every rule and zero every counter. */

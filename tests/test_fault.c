@@ -904,3 +904,454 @@ SIG_BACKEND_TEST(fault, sleep_fails_reported_then_works)
 	close(x.sv[1]);
 	t_loop_free(loop);
 }
+
+/* ---- fcntl: owner, signal, O_ASYNC refused ---------------------------------- */
+
+/* A watcher on sv[0] after `arm` armed its faults; a timer writes a byte
+ * into sv[1] once the loop runs.  Checks that the byte arrives, that the
+ * fd is polled (fallback) or signal-driven as `want_fallback` says, and
+ * that stopping the watcher takes it out of the fallback count. */
+static void
+fcntl_scenario(const struct sio_test_backend *be, int (*arm)(int fd),
+               int want_fallback)
+{
+	struct tio x = { .fired = 0 };
+	fault_setup();
+	t_socketpair(x.sv);
+	sio_loop *loop = t_loop_new(be->name);
+	int id = arm(x.sv[0]);
+	cr_assert_geq(id, 0);
+	sio_io *io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
+	cr_assert_not_null(io, "sio_io_start failed (%s) where it should have "
+	                   "fallen back to poll()", strerror(errno));
+	cr_assert_gt(fault_fired_calls(FAULT_FCNTL), 0, "the fcntl fault never "
+	             "fired");
+	cr_assert_eq(t_stats(loop).fallback_fds, (uint64_t)want_fallback,
+	             "fallback_fds %llu, want %d",
+	             (unsigned long long)t_stats(loop).fallback_fds, want_fallback);
+	if (want_fallback)
+		cr_assert_eq(t_getfl(x.sv[0]) & O_ASYNC, 0, "O_ASYNC left on a "
+		             "polled fd");
+	else
+		cr_assert_neq(t_getfl(x.sv[0]) & O_ASYNC, 0, "no O_ASYNC");
+	cr_assert_not_null(sio_timer_start(loop, 5, 0, tio_timer, &x));
+	cr_assert(t_run_until(loop, tio_got, &x, 100), "the byte was lost");
+	cr_assert_eq(x.got, 1);
+	sio_io_stop(io);
+	cr_assert_eq(t_stats(loop).fallback_fds, 0);
+	fault_reset();
+	close(x.sv[0]);
+	close(x.sv[1]);
+	t_loop_free(loop);
+}
+
+static int
+arm_setsig(int fd)
+{
+#ifdef F_SETSIG
+	return fault_arm_fcntl(fd, F_SETSIG, 0, EINVAL, 1);
+#else
+	return fault_arm_fcntl(fd, F_SETOWN, 0, EINVAL, 1);
+#endif
+}
+
+static int
+arm_setown_ex_eperm(int fd)
+{
+#ifdef F_SETOWN_EX
+	return fault_arm_fcntl(fd, F_SETOWN_EX, 0, EPERM, 1);
+#else
+	return fault_arm_fcntl(fd, F_SETOWN, 0, EPERM, 1);
+#endif
+}
+
+static int
+arm_setown_both(int fd)
+{
+#ifdef F_SETOWN_EX
+	fault_arm_fcntl(fd, F_SETOWN_EX, 0, EINVAL, 1);
+#endif
+	return fault_arm_fcntl(fd, F_SETOWN, 0, EPERM, 1);
+}
+
+static int
+arm_async_eperm(int fd)
+{
+	return fault_arm_fcntl(fd, F_SETFL, O_ASYNC, EPERM, 1);
+}
+
+static int
+arm_async_ignored(int fd)
+{
+	return fault_arm_fcntl(fd, F_SETFL, O_ASYNC, 0, 1);
+}
+
+/* F_SETSIG refused (EINVAL): the fd cannot be given the backend's signal,
+ * so it is polled. */
+SIG_BACKEND_TEST(fault, fcntl_setsig_refused_falls_back)
+{
+	fcntl_scenario(be, arm_setsig, 1);
+}
+
+/* F_SETOWN_EX refused with EPERM: no owner, so no signal: polled. */
+SIG_BACKEND_TEST(fault, fcntl_setown_ex_eperm_falls_back)
+{
+	fcntl_scenario(be, arm_setown_ex_eperm, 1);
+}
+
+/* F_SETOWN_EX and then F_SETOWN refused: polled. */
+SIG_BACKEND_TEST(fault, fcntl_setown_refused_falls_back)
+{
+	fcntl_scenario(be, arm_setown_both, 1);
+}
+
+/* F_SETFL with O_ASYNC refused (EPERM): polled. */
+SIG_BACKEND_TEST(fault, fcntl_o_async_refused_falls_back)
+{
+	fcntl_scenario(be, arm_async_eperm, 1);
+}
+
+/* F_SETFL with O_ASYNC "succeeds" and the flag is not there (a file that
+ * takes O_ASYNC and never signals): polled. */
+SIG_BACKEND_TEST(fault, fcntl_o_async_ignored_falls_back)
+{
+	fcntl_scenario(be, arm_async_ignored, 1);
+}
+
+/* F_SETOWN_EX says EINVAL (a kernel without it): the process becomes the
+ * owner (F_SETOWN), the fd still signals, and the byte comes by signal. */
+#ifdef F_SETOWN_EX
+static int
+arm_setown_ex_einval(int fd)
+{
+	return fault_arm_fcntl(fd, F_SETOWN_EX, 0, EINVAL, 1);
+}
+
+SIG_BACKEND_TEST(fault, fcntl_setown_ex_einval_uses_setown)
+{
+	fcntl_scenario(be, arm_setown_ex_einval, 0);
+}
+#endif
+
+/* F_SETFL O_NONBLOCK refused on a blocking fd: sio_io_start() and
+ * sio_stream_new() fail with that errno, the fd stays the caller's, open,
+ * and the loop goes on working. */
+SIO_BACKEND_TEST(fault, fcntl_nonblock_refused_reported)
+{
+	int sv[2];
+	fault_setup();
+	t_socketpair_blocking(sv);
+	sio_loop *loop = t_loop_new(be->name);
+	int id = fault_arm_fcntl(sv[0], F_SETFL, O_NONBLOCK, EPERM, 2);
+	errno = 0;
+	cr_assert_null(sio_io_start(loop, sv[0], SIO_READ, tio_read, NULL));
+	cr_assert_eq(errno, EPERM, "sio_io_start: errno %s", strerror(errno));
+	errno = 0;
+	cr_assert_null(sio_stream_new(loop, sv[0], NULL, NULL, NULL));
+	cr_assert_eq(errno, EPERM, "sio_stream_new: errno %s", strerror(errno));
+	cr_assert_eq(fault_fired(id), 2);
+	cr_assert(t_fd_open(sv[0]), "the fd was closed");
+	cr_assert_eq(t_getfl(sv[0]) & O_NONBLOCK, 0);
+	/* Nothing was left registered, and the fd can be watched now. */
+	struct tio x = { .sv = { sv[0], sv[1] } };
+	sio_io *io = sio_io_start(loop, sv[0], SIO_READ, tio_read, &x);
+	cr_assert_not_null(io, "sio_io_start after the fault: %s", strerror(errno));
+	t_write_all(sv[1], "z", 1);
+	cr_assert(t_run_until(loop, tio_got, &x, 100), "the byte was lost");
+	sio_io_stop(io);
+	close(sv[0]);
+	close(sv[1]);
+	t_loop_free(loop);
+}
+
+/* ---- loop creation: the self-pipe and the signalfd --------------------------- */
+
+/* pipe2() out of fds: sio_loop_new() returns NULL with EMFILE and leaves
+ * no fd open (and, under ASan or valgrind, no memory allocated). */
+static void
+loop_new_emfile(const char *backend)
+{
+	fault_setup();
+	int fds = open_fds();
+	int id = fault_arm(FAULT_PIPE | FAULT_PIPE2, FAULT_ANY_FD, EMFILE, 1);
+	errno = 0;
+	sio_loop *loop = sio_loop_new(backend);
+	int err = errno;
+	cr_assert_null(loop, "sio_loop_new(%s) worked without a self-pipe",
+	               backend ? backend : "NULL");
+	cr_assert_eq(err, EMFILE, "errno %s", strerror(err));
+	cr_assert_eq(fault_fired(id), 1);
+	cr_assert_eq(open_fds(), fds, "fds: %d before, %d after", fds, open_fds());
+	loop = t_loop_new(backend);     /* nothing left in a bad state */
+	t_loop_free(loop);
+	cr_assert_eq(open_fds(), fds);
+}
+
+SIO_BACKEND_TEST(fault, loop_new_pipe_emfile)
+{
+	loop_new_emfile(be->name);
+}
+
+Test(fault, loop_new_auto_pipe_emfile, .timeout = SIO_TEST_TIMEOUT)
+{
+	loop_new_emfile(NULL);
+}
+
+/* signalfd() out of fds: the loop is made all the same and drains its
+ * signals with sigtimedwait() instead; a byte announced by a signal
+ * arrives. */
+SIG_BACKEND_TEST(fault, loop_new_signalfd_emfile_falls_back)
+{
+	struct tio x = { .fired = 0 };
+	fault_setup();
+	t_socketpair(x.sv);
+	int fds = open_fds();
+	int id = fault_arm(FAULT_SIGNALFD, FAULT_ANY_FD, EMFILE, 1);
+	errno = 0;
+	sio_loop *loop = sio_loop_new(be->name);
+	cr_assert_not_null(loop, "sio_loop_new(%s) failed (%s) although it can do "
+	                   "without a signalfd", be->name, strerror(errno));
+	t_guard(loop, SIO_TEST_GUARD);
+	cr_assert_eq(fault_fired(id), 1);
+	cr_assert_eq(open_fds(), fds + 2, "want the self-pipe only");
+	sio_io *io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
+	cr_assert_not_null(io);
+	cr_assert_eq(t_stats(loop).fallback_fds, 0);
+	cr_assert_not_null(sio_timer_start(loop, 5, 0, tio_timer, &x));
+	cr_assert(t_run_until(loop, tio_got, &x, 100), "the byte was lost");
+	cr_assert_gt(fault_calls(FAULT_SIGTIMEDWAIT), 0, "no sigtimedwait() drain");
+	cr_assert_gt(t_stats(loop).signals, 0, "no signal was consumed");
+	sio_io_stop(io);
+	close(x.sv[0]);
+	close(x.sv[1]);
+	t_loop_free(loop);
+	cr_assert_eq(open_fds(), fds - 2, "the loop left fds open");
+}
+
+/* sio_loop_fork() cannot make the child's new pipe: -1 with EMFILE, the
+ * loop keeps its pipe and works; a later sio_loop_fork() works. */
+SIO_BACKEND_TEST(fault, loop_fork_pipe_emfile)
+{
+	int calls = 0, p[2], q[2];
+	fault_setup();
+	sio_loop *loop = t_loop_new(be->name);
+	fault_last_pipe(p);
+	int fds = open_fds();
+	sio_async *a = sio_async_new(loop, count_async, &calls);
+	int id = fault_arm(FAULT_PIPE | FAULT_PIPE2, FAULT_ANY_FD, EMFILE, 1);
+	errno = 0;
+	cr_assert_eq(sio_loop_fork(loop), -1);
+	cr_assert_eq(errno, EMFILE, "errno %s", strerror(errno));
+	cr_assert_eq(fault_fired(id), 1);
+	cr_assert_eq(open_fds(), fds);
+	cr_assert(t_fd_open(p[0]) && t_fd_open(p[1]), "the old pipe was closed");
+	sio_async_send(a);
+	cr_assert(t_run_until(loop, t_flag_set, &calls, 100), "no wake-up");
+	cr_assert_eq(sio_loop_fork(loop), 0, "sio_loop_fork: %s", strerror(errno));
+	fault_last_pipe(q);
+	cr_assert_eq(open_fds(), fds, "the old pipe was not closed");
+	calls = 0;
+	sio_async_send(a);
+	cr_assert(t_run_until(loop, t_flag_set, &calls, 100), "no wake-up on "
+	          "the new pipe");
+	sio_async_free(a);
+	t_loop_free(loop);
+}
+
+/* ---- the signal drain: signalfd reads, sigtimedwait ------------------------ */
+
+/* The drain is interrupted (EINTR: retried), then, right after the timer
+ * made the fd ready, finds the queue "empty" (EAGAIN) although the signal
+ * is queued: the loop then sleeps with the signal unblocked, the handler
+ * runs and its record on the self-pipe wakes the loop.  The byte arrives
+ * either way. */
+struct drain {
+	struct tio x;
+	unsigned calls;
+	int fd;
+	int eagain;             /* the EAGAIN rule, armed by the timer */
+};
+
+static void
+drain_timer(sio_timer *t, void *arg)
+{
+	struct drain *d = arg;
+	tio_timer(t, &d->x);    /* the write queues the signal (blocked) */
+	d->eagain = fault_arm(d->calls, d->fd, EAGAIN, 1);
+}
+
+static void
+drain_faults(const struct sio_test_backend *be, int via_sigtimedwait)
+{
+	struct drain d = { .eagain = -1 };
+	fault_setup();
+	if (via_sigtimedwait)
+		setenv("SIGIO_DRAIN", "sigtimedwait", 1);
+	t_socketpair(d.x.sv);
+	sio_loop *loop = t_loop_new(be->name);
+	d.calls = via_sigtimedwait ? FAULT_SIGTIMEDWAIT : FAULT_READ;
+	d.fd = via_sigtimedwait ? FAULT_ANY_FD : fault_last_signalfd();
+	if (via_sigtimedwait)
+		cr_assert_eq(fault_calls(FAULT_SIGNALFD), 0, "a signalfd was made");
+	else
+		cr_assert_geq(d.fd, 0, "no signalfd was made");
+	int i1 = fault_arm(d.calls, d.fd, EINTR, 3);
+	sio_io *io = sio_io_start(loop, d.x.sv[0], SIO_READ, tio_read, &d.x);
+	cr_assert_not_null(sio_timer_start(loop, 5, 0, drain_timer, &d));
+	cr_assert(t_run_until(loop, tio_got, &d.x, 100), "the byte was lost");
+	cr_assert_eq(d.x.got, 1);
+	cr_assert_eq(fault_fired(i1), 3);
+	cr_assert_eq(fault_fired(d.eagain), 1, "the EAGAIN did not fire");
+	cr_assert_gt(t_stats(loop).wakeups, 0, "the handler's record did not "
+	             "wake the loop");
+	sio_io_stop(io);
+	close(d.x.sv[0]);
+	close(d.x.sv[1]);
+	t_loop_free(loop);
+}
+
+SIG_BACKEND_TEST(fault, signalfd_read_eintr_eagain)
+{
+	drain_faults(be, 0);
+}
+
+SIG_BACKEND_TEST(fault, sigtimedwait_eintr_eagain)
+{
+	drain_faults(be, 1);
+}
+
+/* ---- TCP urgent data: recv(MSG_OOB), send(MSG_OOB) ------------------------- */
+
+struct urg {
+	unsigned char byte;
+	int urgents, bytes, closes;
+};
+
+static void
+urg_read(sio_stream *s, const void *data, size_t len, void *arg)
+{
+	((struct urg *)arg)->bytes += (int)len;
+}
+
+static void
+urg_cb(sio_stream *s, unsigned char byte, int at_mark, void *arg)
+{
+	struct urg *u = arg;
+	u->byte = byte;
+	u->urgents++;
+}
+
+static void
+urg_close(sio_stream *s, int reason, int err, void *arg)
+{
+	((struct urg *)arg)->closes++;
+}
+
+static bool
+urg_done(void *arg)
+{
+	struct urg *u = arg;
+	return (u->urgents > 0 && u->bytes > 0) || u->closes;
+}
+
+SIO_BACKEND_TEST(fault, urgent_recv_send_eintr)
+{
+	int c, sfd;
+	struct urg u = { 0 };
+	fault_setup();
+	t_tcp_pair(&c, &sfd);
+	sio_loop *loop = t_loop_new(be->name);
+	sio_stream *s = sio_stream_new(loop, sfd, urg_read, urg_close, &u);
+	cr_assert_not_null(s);
+	cr_assert_eq(sio_stream_on_urgent(s, urg_cb), 0);
+	int i1 = fault_arm(FAULT_RECV, sfd, EINTR, 2);
+	int i2 = fault_arm(FAULT_SEND, sfd, EINTR, 1);
+	cr_assert_eq(send(c, "a", 1, 0), 1);
+	cr_assert_eq(send(c, "!", 1, MSG_OOB), 1);
+	cr_assert(t_run_until(loop, urg_done, &u, 1000), "urgent byte lost "
+	          "(%d urgent, %d bytes)", u.urgents, u.bytes);
+	cr_assert_eq(u.byte, '!');
+	cr_assert_eq(fault_fired(i1), 2, "recv(MSG_OOB) faults: %u",
+	             fault_fired(i1));
+	/* Our urgent byte goes out through an interrupted send(). */
+	cr_assert_eq(sio_stream_write_urgent(s, '?'), 0, "write_urgent: %s",
+	             strerror(errno));
+	cr_assert_eq(fault_fired(i2), 1);
+	struct pollfd p = { .fd = c, .events = POLLPRI };
+	cr_assert_eq(poll(&p, 1, 10000), 1, "no urgent data at the peer");
+	unsigned char b = 0;
+	cr_assert_eq(recv(c, &b, 1, MSG_OOB), 1, "recv(MSG_OOB): %s",
+	             strerror(errno));
+	cr_assert_eq(b, '?');
+	sio_stream_close(s);
+	t_run_nowait(loop, 3);
+	cr_assert_eq(u.closes, 1);
+	close(c);
+	t_loop_free(loop);
+}
+
+/* ---- datagrams: recvmsg, sendmsg -------------------------------------------- */
+
+#define NDGRAM 100
+
+struct dg {
+	int got, bad;
+};
+
+static void
+dg_cb(sio_dgram *d, const void *data, size_t len, const struct sockaddr *from,
+      socklen_t fromlen, int truncated, void *arg)
+{
+	struct dg *g = arg;
+	if (len != 4 || memcmp(data, &g->got, 4) != 0)
+		g->bad++;
+	g->got++;
+}
+
+static bool
+dg_done(void *arg)
+{
+	struct dg *g = arg;
+	return g->got >= NDGRAM || g->bad;
+}
+
+/* recvmsg() interrupted and "empty" by turns: every datagram arrives, in
+ * order; sio_dgram_send() retries EINTR and reports EAGAIN. */
+SIO_BACKEND_TEST(fault, dgram_eintr_eagain)
+{
+	int sv[2];
+	struct dg g = { 0 };
+	fault_setup();
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	             0, sv), 0);
+	sio_loop *loop = t_loop_new(be->name);
+	sio_dgram *d = sio_dgram_new(loop, sv[0], 64, dg_cb, &g);
+	cr_assert_not_null(d, "sio_dgram_new: %s", strerror(errno));
+	int i1 = fault_add(&(struct fault_rule){ .calls = FAULT_RECVMSG, .fd = sv[0],
+	                   .err = EINTR, .period = 2, .count = 30 });
+	int i2 = fault_add(&(struct fault_rule){ .calls = FAULT_RECVMSG, .fd = sv[0],
+	                   .err = EAGAIN, .period = 3, .count = 30 });
+	for (int i = 0; i < NDGRAM; i++)
+		cr_assert_eq(send(sv[1], &i, 4, 0), 4, "send: %s", strerror(errno));
+	cr_assert(t_run_until(loop, dg_done, &g, SIO_TEST_MAX_ONCE), "lost: %d "
+	          "of %d datagrams", g.got, NDGRAM);
+	cr_assert_eq(g.bad, 0, "%d datagrams wrong or out of order", g.bad);
+	cr_assert_eq(g.got, NDGRAM);
+	cr_assert(fault_fired(i1) > 0 && fault_fired(i2) > 0, "%u EINTR, %u EAGAIN",
+	          fault_fired(i1), fault_fired(i2));
+
+	int i3 = fault_arm(FAULT_SENDMSG, sv[0], EINTR, 2);
+	cr_assert_eq(sio_dgram_send(d, "ping", 4, NULL, 0), 0, "sio_dgram_send: %s",
+	             strerror(errno));
+	cr_assert_eq(fault_fired(i3), 2);
+	char buf[8];
+	cr_assert_eq(recv(sv[1], buf, sizeof buf, 0), 4, "the datagram was lost");
+	int i4 = fault_arm(FAULT_SENDMSG, sv[0], EAGAIN, 1);
+	errno = 0;
+	cr_assert_eq(sio_dgram_send(d, "ping", 4, NULL, 0), -1);
+	cr_assert_eq(errno, EAGAIN, "errno %s", strerror(errno));
+	cr_assert_eq(fault_fired(i4), 1);
+	sio_dgram_free(d);
+	close(sv[1]);
+	t_loop_free(loop);
+}
