@@ -621,7 +621,7 @@ SIO_BACKEND_TEST(fault, accept_eintr_eagain)
 }
 
 /* A kernel without accept4() (ENOSYS): accept() and fcntl() instead, with
- * the same flags on the new fd. */
+ * the same flags on the new fd, and accept()'s EINTR retried. */
 SIO_BACKEND_TEST(fault, accept4_enosys_falls_back)
 {
 	struct accepts a = { .n = 0 };
@@ -631,6 +631,8 @@ SIO_BACKEND_TEST(fault, accept4_enosys_falls_back)
 	sio_loop *loop = t_loop_new(be->name);
 	sio_listener *l = listen_local(loop, &a, &port);
 	int id = fault_arm(FAULT_ACCEPT4, sio_listener_fd(l, 0), ENOSYS, 0);
+	/* ... and the accept() it falls back on is interrupted, twice. */
+	int i2 = fault_arm(FAULT_ACCEPT, sio_listener_fd(l, 0), EINTR, 2);
 	c[0] = connect_local(port);
 	c[1] = connect_local(port);
 	struct want_n w = { &a, 2 };
@@ -639,6 +641,7 @@ SIO_BACKEND_TEST(fault, accept4_enosys_falls_back)
 	             "FD_CLOEXEC");
 	cr_assert_gt(fault_fired(id), 0);
 	cr_assert_gt(fault_calls(FAULT_ACCEPT), 1, "accept() was not used");
+	cr_assert_eq(fault_fired(i2), 2);
 	fault_reset();
 	accepts_close(&a);
 	close(c[0]);
@@ -819,8 +822,11 @@ tio_got(void *arg)
 	return ((struct tio *)arg)->got > 0;
 }
 
-/* Every wait is interrupted (EINTR), 20 times: the loop goes round again,
- * the timer fires once and the byte it sent is delivered. */
+/* Every wait is interrupted (EINTR), ten times for each kind: the loop
+ * goes round again, the timer fires once and the byte it sent is
+ * delivered.  poll and select have one wait each; the signal-driven
+ * backends poll() their checks (retried at once) and sleep in ppoll()
+ * (the iteration ends, the next one looks again). */
 SIO_BACKEND_TEST(fault, wait_eintr_timer_and_io)
 {
 	struct tio x = { .fired = 0 };
@@ -830,12 +836,19 @@ SIO_BACKEND_TEST(fault, wait_eintr_timer_and_io)
 	sio_io *io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
 	cr_assert_not_null(io);
 	cr_assert_not_null(sio_timer_start(loop, 20, 0, tio_timer, &x));
-	int id = fault_arm(FAULT_WAITS, FAULT_ANY_FD, EINTR, 20);
+	int ip = fault_arm(FAULT_POLL, FAULT_ANY_FD, EINTR, 10);
+	int ipp = fault_arm(FAULT_PPOLL, FAULT_ANY_FD, EINTR, 10);
+	int is = fault_arm(FAULT_SELECT, FAULT_ANY_FD, EINTR, 10);
 	cr_assert(t_run_until(loop, tio_got, &x, SIO_TEST_MAX_ONCE),
 	          "the byte was lost (timer fired %d times)", x.fired);
 	cr_assert_eq(x.fired, 1);
 	cr_assert_eq(x.got, 1);
-	cr_assert_gt(fault_fired(id), 0);
+	if (t_is(be, "select"))
+		cr_assert_gt(fault_fired(is), 0, "select() was never interrupted");
+	else
+		cr_assert_gt(fault_fired(ip), 0, "poll() was never interrupted");
+	if (t_signal_driven(be))
+		cr_assert_gt(fault_fired(ipp), 0, "ppoll() was never interrupted");
 	sio_io_stop(io);
 	close(x.sv[0]);
 	close(x.sv[1]);
