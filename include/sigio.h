@@ -120,12 +120,13 @@ int sio_version_number(void);
  * needs it is created, saving the disposition it replaces, and restore that
  * disposition when the last such loop is freed.  While sio_loop_run() works
  * these signals are blocked in the running thread and consumed
- * synchronously (rtsig reads them in batches from a signalfd); they are
- * unblocked only while the loop sleeps, and the caller's signal mask is
- * restored when sio_loop_run() returns.  Each fd's signals go to the thread
- * that runs the loop (F_SETOWN_EX with F_OWNER_TID on Linux), so one loop
- * per thread works without the application touching its signal masks, and
- * threads that run no loop are not interrupted.
+ * synchronously (in batches from a signalfd, or with sigtimedwait() when
+ * none can be made); they are unblocked only while the loop sleeps, and
+ * the caller's signal mask is restored when sio_loop_run() returns.  Each
+ * fd's signals go to the thread that runs the loop (F_SETOWN_EX with
+ * F_OWNER_TID on Linux), so one loop per thread works without the
+ * application touching its signal masks, and threads that run no loop are
+ * not interrupted.
  *
  * Returns the loop, or NULL with errno: EINVAL for an unknown backend name,
  * ENOSYS for a backend this build or platform lacks, ENOMEM, EMFILE or

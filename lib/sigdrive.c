@@ -353,8 +353,15 @@ check(sio_loop *loop, struct sio__sigdrive *sd, int with_fb)
 		while ((n = poll(sd->check.v, (nfds_t)sd->check.n, 0)) < 0 &&
 		       errno == EINTR)
 			;
-		if (n < 0)
+		if (n < 0) {
+			/* build_check() emptied the recheck set (and the
+			 * rescan flag) into this poll: what it was to look
+			 * at would be forgotten, and data that came before
+			 * O_ASYNC was set raises no signal.  Look at every
+			 * fd next time instead. */
+			loop->rescan = 1;
 			return -1;
+		}
 		if (n > 0)
 			ready += report(loop, sd->check.v, sd->check.n);
 		with_fb = 0;
@@ -494,11 +501,11 @@ sio__sd_open(sio_loop *loop, struct sio__sigdrive *sd, int setsig)
 	sd->have_urg = take_signal(loop, sd, SIGURG, 1) == 0;
 #ifdef SIO__HAVE_SIGNALFD
 	const char *how = getenv("SIGIO_DRAIN");
-	if (how == NULL || strcmp(how, "sigtimedwait") != 0) {
+	/* Without one (out of fds, or a kernel or sandbox that refuses it)
+	 * the queue is drained with sigtimedwait(), one signal per call:
+	 * slower, not wrong, and better than no loop at all. */
+	if (how == NULL || strcmp(how, "sigtimedwait") != 0)
 		sd->sfd = signalfd(-1, &sd->set, SFD_NONBLOCK | SFD_CLOEXEC);
-		if (sd->sfd < 0)
-			goto err;
-	}
 #endif
 	return 0;
 err:;
