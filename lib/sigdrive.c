@@ -388,8 +388,10 @@ sleep_checking(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms)
 	errno = saved;
 #endif
 	if (n < 0) {
-		if (errno != EINTR)
+		if (errno != EINTR) {
+			loop->rescan = 1;   /* the recheck set went into it */
 			return -1;
+		}
 		/* The handler ran: read its record.  The recheck fds polled
 		 * here were not looked at: they are looked at again next. */
 		for (size_t i = 0; i < sd->check.n; i++)
