@@ -369,32 +369,45 @@ check(sio_loop *loop, struct sio__sigdrive *sd, int with_fb)
 	return ready;
 }
 
-/* Nothing is ready: sleep on the self-pipe and the fallback fds with the
- * runtime's signals unblocked. */
+/* Nothing was queued: sleep with the runtime's signals unblocked, polling
+ * the check set (the self-pipe, the fallback fds, and the recheck set) in
+ * the same call.  Folding the zero-timeout check into the sleep saves a
+ * system call each time the loop goes idle: a recheck fd still ready makes
+ * ppoll() return at once, as the check would have. */
 static int
-sleep_unblocked(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms)
+sleep_checking(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms)
 {
+	if (build_check(loop, sd, 1) < 0)
+		return -1;
+	struct pollfd *v = sd->check.v;
+	nfds_t nv = (nfds_t)sd->check.n;
 	loop->stats.sleeps++;
 	int n;
 #ifdef HAVE_PPOLL
 	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
-	n = ppoll(sd->fb.v, (nfds_t)sd->fb.n, timeout_ms < 0 ? NULL : &ts,
-	          &loop->sleep_mask);
+	n = ppoll(v, nv, timeout_ms < 0 ? NULL : &ts, &loop->sleep_mask);
 #else
 	sigset_t busy;
 	pthread_sigmask(SIG_SETMASK, &loop->sleep_mask, &busy);
-	n = poll(sd->fb.v, (nfds_t)sd->fb.n, timeout_ms);
+	n = poll(v, nv, timeout_ms);
 	int saved = errno;
 	pthread_sigmask(SIG_SETMASK, &busy, NULL);
 	errno = saved;
 #endif
 	if (n < 0) {
-		if (errno != EINTR)
+		if (errno != EINTR) {
+			loop->rescan = 1;   /* the recheck set went into it */
 			return -1;
-		sio__selfpipe_drain(loop);  /* the handler ran: read its record */
+		}
+		/* The handler ran: read its record.  The recheck fds polled
+		 * here were not looked at: they are looked at again next. */
+		for (size_t i = 0; i < sd->check.n; i++)
+			if (v[i].fd != loop->pipe_rd)
+				sio__recheck_add(loop, v[i].fd);
+		sio__selfpipe_drain(loop);
 		return 0;
 	}
-	return n > 0 ? report(loop, sd->fb.v, sd->fb.n) : 0;
+	return n > 0 ? report(loop, v, sd->check.n) : 0;
 }
 
 /* ---- the signal queue ------------------------------------------------------ */
@@ -529,23 +542,37 @@ sio__sd_close(sio_loop *loop, struct sio__sigdrive *sd)
 	*sd = (struct sio__sigdrive){ .sfd = -1 };
 }
 
-/* Take what the kernel queued, check, and sleep only if nothing is ready. */
+/* Take what the kernel queued, check, and sleep only if nothing is ready.
+ *
+ * While signals keep coming, every other iteration skips the check: the
+ * drained records already name fds to run, and the recheck set (fds whose
+ * callback ran, for level-triggered delivery) waits one iteration, never
+ * two, so no fd starves.  That halves the poll() calls of a busy loop. */
 int
 sio__sd_wait(sio_loop *loop, int timeout_ms)
 {
 	struct sio__sigdrive *sd = loop->bstate;
-	int ready;
-	if (drain(loop, sd) < 0 || (ready = check(loop, sd, 1)) < 0)
+	if (drain(loop, sd) < 0)
 		return -1;
-	/* Ready: from this check, or from records drained before it.  A
-	 * check that read the self-pipe consumed the wake-up of a record
-	 * posted after the loop chose `timeout_ms` (an async send or a stop
-	 * from another thread, a user's signal): sleeping now, with that
-	 * timeout, would miss what the record announced. */
-	if (ready > 0 || loop->pending.n > 0 || timeout_ms == 0)
+	if (loop->pending.n > 0 && !loop->rescan && !sd->deferred) {
+		sd->deferred = 1;
 		return 0;
-	if (sleep_unblocked(loop, sd, timeout_ms) < 0)
-		return -1;
+	}
+	sd->deferred = 0;
+	if (loop->pending.n == 0 && !loop->rescan && timeout_ms != 0) {
+		if (sleep_checking(loop, sd, timeout_ms) < 0)
+			return -1;
+	} else {
+		/* Ready from a check or from records drained before it.  A
+		 * check that read the self-pipe consumed the wake-up of a
+		 * record posted after the loop chose `timeout_ms` (an async
+		 * send or a stop from another thread, a user's signal):
+		 * sleeping now, with that timeout, would miss it, so the
+		 * caller runs an iteration first. */
+		if (check(loop, sd, 1) < 0)
+			return -1;
+		return 0;
+	}
 	if ((loop->rescan || loop->recheck.n) && check(loop, sd, 0) < 0)
 		return -1;
 	return 0;

@@ -254,6 +254,7 @@ struct sio__sigdrive {
 	int by_process;             /* owner is the process, not a thread */
 	int have_urg;               /* SIGURG is ours (urgent data signals) */
 	int sfd;                    /* signalfd of `set`, or -1 */
+	int deferred;               /* the last wait skipped its check */
 	sigset_t set;               /* the signals drained synchronously */
 };
 int sio__sd_open(sio_loop *loop, struct sio__sigdrive *sd, int setsig);
