@@ -4,7 +4,7 @@
  * can run them with -fsanitize=thread and want zero reports.  Also a
  * plain test of `make check`.  TAP output, one line per scenario and
  * backend (SIO_TEST_BACKENDS=a,b picks backends, as for the Criterion
- * suites):
+ * suites; SIO_TSAN_SCENARIOS=a,b the scenarios):
  *
  *   loops     one loop per thread, each with a timer that writes into a
  *             socketpair and an fd watcher that reads it back; half the
@@ -127,27 +127,31 @@ wait_for(atomic_int *flag, int want)
 static const char *backends[8];
 static size_t nbackends;
 
+/* Whether `name` is in the comma-separated list in environment variable
+ * `var` (an unset or empty list holds everything). */
+static int
+listed(const char *var, const char *name)
+{
+	const char *only = getenv(var), *p;
+	size_t len = strlen(name);
+
+	if (only == NULL || *only == '\0')
+		return 1;
+	for (p = only; (p = strstr(p, name)) != NULL; p += len)
+		if ((p == only || p[-1] == ',') && (p[len] == '\0' || p[len] == ','))
+			return 1;
+	return 0;
+}
+
 static void
 pick_backends(void)
 {
-	const char *names[8], *only = getenv("SIO_TEST_BACKENDS");
+	const char *names[8];
 	size_t n = sio_backends(names, 8);
 
-	for (size_t i = 0; i < n && i < 8; i++) {
-		if (only != NULL && *only != '\0') {
-			size_t len = strlen(names[i]);
-			const char *p = only;
-			int found = 0;
-			while ((p = strstr(p, names[i])) != NULL) {
-				if ((p == only || p[-1] == ',') && (p[len] == '\0' || p[len] == ','))
-					found = 1;
-				p += len;
-			}
-			if (!found)
-				continue;
-		}
-		backends[nbackends++] = names[i];
-	}
+	for (size_t i = 0; i < n && i < 8; i++)
+		if (listed("SIO_TEST_BACKENDS", names[i]))
+			backends[nbackends++] = names[i];
 }
 
 /* ---- loops: one loop per thread, timers and an fd each ------------------------ */
@@ -448,6 +452,14 @@ sigs_loop_main(void *arg)
 	guard_t = sio_timer_start(loop, GUARD_MS, 0, on_guard, &s->guards[a->i]);
 	if ((a->i == 0 && w == NULL) || tick == NULL || guard_t == NULL)
 		note(&s->failed, "signals: a watcher: %s", strerror(errno));
+	/* One iteration before `ready`, for ThreadSanitizer: its runtime
+	 * (clang 14's, and gcc's libtsan here) allocates a thread's signal
+	 * state at the thread's first blocking call without guarding against
+	 * a signal arriving meanwhile, and such a signal is lost.  Newer
+	 * runtimes use a compare-and-swap there.  The iteration's poll is
+	 * that first call, before any signal is sent to this thread. */
+	if (sio_loop_run(loop, SIO_RUN_NOWAIT) < 0)
+		note(&s->failed, "signals: sio_loop_run: %s", strerror(errno));
 	/* Published before `ready`: the main thread stops this loop. */
 	s->loops[a->i] = loop;
 	atomic_fetch_add(&s->ready, 1);
@@ -652,13 +664,22 @@ main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	alarm(300);                     /* the whole program, even under TSan */
+	static const struct {
+		const char *name;
+		void (*run)(const char *backend);
+	} scenarios[] = {
+		{ "loops", test_loops }, { "async", test_async },
+		{ "signals", test_signals }, { "churn", test_churn },
+	};
+	size_t nrun = 0;
+
 	pick_backends();
-	printf("1..%zu\n", 4 * nbackends);
-	for (size_t i = 0; i < nbackends; i++) {
-		test_loops(backends[i]);
-		test_async(backends[i]);
-		test_signals(backends[i]);
-		test_churn(backends[i]);
-	}
+	for (size_t k = 0; k < 4; k++)
+		nrun += listed("SIO_TSAN_SCENARIOS", scenarios[k].name);
+	printf("1..%zu\n", nrun * nbackends);
+	for (size_t i = 0; i < nbackends; i++)
+		for (size_t k = 0; k < 4; k++)
+			if (listed("SIO_TSAN_SCENARIOS", scenarios[k].name))
+				scenarios[k].run(backends[i]);
 	return tap_failed;
 }
