@@ -10,7 +10,7 @@
 # "endpoint icmp_packet"; all by default), FUZZ_CC (clang), FUZZ_ARGS (more
 # libFuzzer options).  BUILDDIR/fuzz/bin holds the programs,
 # BUILDDIR/fuzz/work/TARGET the corpus grown (seeds stay untouched),
-# BUILDDIR/fuzz/crash-TARGET-* what failed.
+# BUILDDIR/fuzz/artifacts/TARGET/ what failed (crash-*, leak-*, timeout-*).
 set -u
 
 srcdir=$1 builddir=$2 libsrc=$3
@@ -70,23 +70,24 @@ failed="" total=0
 for t in $targets; do
 	work=$builddir/fuzz/work/$t
 	log=$builddir/fuzz/$t.log
-	mkdir -p "$work"
-	rm -f "$builddir/fuzz/crash-$t-"*
+	art=$builddir/fuzz/artifacts/$t
+	mkdir -p "$work" "$art"
+	rm -f "$art/"*
 	# close_fd_mask=3: the demos' messages would flood the log (libFuzzer
 	# keeps its own and the sanitizers' output); the crash is replayed
 	# below with them.
 	"$bin/fuzz_$t" -max_total_time="$seconds" -timeout=10 -close_fd_mask=3 \
-	    -print_final_stats=1 -artifact_prefix="$builddir/fuzz/crash-$t-" \
+	    -print_final_stats=1 -artifact_prefix="$art/" \
 	    ${FUZZ_ARGS:-} "$work" "$srcdir/fuzz/corpus/$t" >"$log" 2>&1
 	rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n 1)
 	total=$((total + ${runs:-0}))
-	if [ $rc -ne 0 ] || ls "$builddir/fuzz/crash-$t-"* >/dev/null 2>&1; then
+	if [ $rc -ne 0 ] || [ -n "$(ls "$art")" ]; then
 		failed="$failed $t"
 		say "$t: FAILED after ${runs:-?} executions (exit $rc); log $log"
 		grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error)' "$log" | head -n 5
-		for c in "$builddir/fuzz/crash-$t-"*; do
+		for c in "$art/"*; do
 			[ -f "$c" ] || continue
 			say "replaying $c:"
 			"$bin/fuzz_$t" "$c" 2>&1 | grep -v '^INFO:' | head -n 40
