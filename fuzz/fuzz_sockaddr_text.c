@@ -9,10 +9,12 @@
  * Input: byte 0 picks the output buffer size, byte 1 whether the address
  * is given at all; the rest is the sockaddr, in a buffer of exactly its
  * length (ASan sees any read past it), passed with that length.  Checked
- * beyond "no crash": the text is NUL-terminated within the buffer, and with
+ * beyond "no crash": the text is NUL-terminated within the buffer; with
  * SIO_ADDRSTRLEN bytes sio_sockaddr_text succeeds for every AF_INET,
  * AF_INET6 and AF_UNIX address long enough for its family, as its
- * documentation promises.
+ * documentation promises; echo_peer_text's text is printable ASCII (a
+ * Unix peer's path or abstract name cannot put control bytes or terminal
+ * escapes into the echo server's log).
  */
 #include "config.h"
 
@@ -78,6 +80,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(buf, 'x', bufsize);
 	t = echo_peer_text(sa, len, buf, bufsize);
 	check(t == buf && memchr(buf, '\0', bufsize) != NULL);
+	/* What a peer chose is escaped: the log line is printable ASCII. */
+	for (const char *p = buf; *p != '\0'; p++)
+		check(*p >= 0x20 && *p < 0x7f);
 out:
 	free(buf);
 	free(sa);
