@@ -97,7 +97,8 @@ on_guard(sio_timer *t, void *arg)
 	sio_loop_stop(g->loop);
 }
 
-/* Wait until *flag reaches `want`, or WAIT_S seconds.  Returns 0, or -1. */
+/* Wait until *flag reaches `want` (or goes negative: a failure), or WAIT_S
+ * seconds.  Returns 0, or -1. */
 static pthread_mutex_t wait_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wait_cond = PTHREAD_COND_INITIALIZER;
 
@@ -118,7 +119,7 @@ wait_for(atomic_int *flag, int want)
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += WAIT_S;
 	pthread_mutex_lock(&wait_lock);
-	while (atomic_load(flag) < want && rc == 0)
+	while (atomic_load(flag) >= 0 && atomic_load(flag) < want && rc == 0)
 		rc = pthread_cond_timedwait(&wait_cond, &wait_lock, &until);
 	pthread_mutex_unlock(&wait_lock);
 	return atomic_load(flag) >= want ? 0 : -1;
@@ -282,6 +283,7 @@ struct asyncs {
 	atomic_int produced;            /* increments, each before its send */
 	atomic_int seen;                /* the most a callback saw */
 	atomic_int calls;
+	atomic_int quit_sent;           /* the main thread is done with `quit` */
 	sio_loop *loop;
 	sio_async *data, *quit;
 	sio_timer *guard_t;
@@ -341,7 +343,10 @@ async_loop_main(void *arg)
 	wake_waiters();
 	if (sio_loop_run(s->loop, SIO_RUN_DEFAULT) < 0)
 		note(&s->failed, "async: sio_loop_run: %s", strerror(errno));
-	/* After a guard stop the handles are still there: the loop frees them. */
+	/* After a guard stop the handles are still there, and the main thread
+	 * may yet send to `quit`: the loop frees them once it has. */
+	if (s->quit != NULL)
+		(void)wait_for(&s->quit_sent, 1);
 	sio_timer_stop(s->guard_t);
 	sio_loop_free(s->loop);
 	return NULL;
@@ -367,7 +372,7 @@ test_async(const char *backend)
 {
 	static struct asyncs s;         /* static: big enough to keep off the stack */
 	pthread_t loop_th, th[NSENDERS];
-	int total = NSENDERS * SENDS, nth = 0;
+	int nth = 0;
 
 	memset(&s, 0, sizeof s);
 	s.backend = backend;
@@ -392,10 +397,11 @@ test_async(const char *backend)
 		note(&s.failed, "async: the loop saw %d of %d sends (a lost wake-up)",
 		     atomic_load(&s.seen), nth * SENDS);
 	sio_async_send(s.quit);
+	atomic_store(&s.quit_sent, 1);
+	wake_waiters();
 	pthread_join(loop_th, NULL);
 	tap(!atomic_load(&s.failed), "async %s: %d threads x %d sends to one loop, %d "
 	    "callbacks, none lost", backend, NSENDERS, SENDS, atomic_load(&s.calls));
-	(void)total;
 }
 
 /* ---- signals: a watcher in one thread, loops in others ------------------------ */
