@@ -906,6 +906,9 @@ usage(FILE *f)
 	        "N messages of B bytes instead and verifies every byte that comes back.\n");
 }
 
+/* The command line into *c and *backend.  Returns 0 to run, -1 after --help
+ * (exit 0), or 2 after a message.  It never exits itself:
+ * fuzz/fuzz_args_echo_client.c calls it on any argv. */
 static int
 parse_options(struct client *c, int argc, char **argv, const char **backend)
 {
@@ -973,7 +976,7 @@ parse_options(struct client *c, int argc, char **argv, const char **backend)
 			have_size = 1;
 		} else if (strcmp(a, "--help") == 0) {
 			usage(stdout);
-			exit(0);
+			return -1;
 		} else {
 			fprintf(stderr, PROG ": %s: unknown option (see --help)\n", a);
 			return 2;
@@ -1019,7 +1022,7 @@ main(int argc, char **argv)
 	c.fd = -1;
 	signal(SIGPIPE, SIG_IGN);       /* a closed stdout is EPIPE, not death */
 	if ((rc = parse_options(&c, argc, argv, &backend)) != 0)
-		return rc;
+		return rc < 0 ? 0 : rc;
 	c.buf = malloc(ECHO_RECORD_MAX);
 	if (c.buf == NULL) {
 		perror(PROG ": malloc");

@@ -129,6 +129,35 @@ echo_parse_uint(const char *s, unsigned long long min, unsigned long long max,
 	return 0;
 }
 
+/* `prefix`, then s[0..n) up to its first NUL, into buf (NUL-terminated,
+ * cut to fit): a Unix peer chooses its path and abstract name, so bytes
+ * outside printable ASCII, and the backslash, are written \xNN, and a log
+ * line stays one line that cannot carry terminal escapes. */
+static void
+escape_text(char *buf, size_t buflen, const char *prefix, const char *s, size_t n)
+{
+	size_t o = 0;
+
+	if (buflen == 0)
+		return;
+	for (; *prefix != '\0' && o + 1 < buflen; prefix++)
+		buf[o++] = *prefix;
+	for (size_t i = 0; i < n && s[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			if (o + 1 >= buflen)
+				break;
+			buf[o++] = (char)c;
+		} else {
+			if (o + 4 >= buflen)
+				break;
+			snprintf(buf + o, 5, "\\x%02x", c);
+			o += 4;
+		}
+	}
+	buf[o] = '\0';
+}
+
 char *
 echo_peer_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
 {
@@ -140,14 +169,16 @@ echo_peer_text(const struct sockaddr *sa, socklen_t len, char *buf, size_t bufle
 	}
 	if (sa->sa_family == AF_UNIX) {
 		const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
-		size_t n = (size_t)len - offsetof(struct sockaddr_un, sun_path);
-		if (len <= (socklen_t)offsetof(struct sockaddr_un, sun_path) || n == 0)
+		size_t off = offsetof(struct sockaddr_un, sun_path);
+		size_t n = (size_t)len > off ? (size_t)len - off : 0;
+		if (n > sizeof sun->sun_path)   /* a length past the structure */
+			n = sizeof sun->sun_path;
+		if (n == 0)
 			snprintf(buf, buflen, "unnamed");
 		else if (sun->sun_path[0] == '\0')      /* Linux abstract name */
-			snprintf(buf, buflen, "@%.*s", (int)(n - 1), sun->sun_path + 1);
+			escape_text(buf, buflen, "@", sun->sun_path + 1, n - 1);
 		else
-			snprintf(buf, buflen, "%.*s", (int)strnlen(sun->sun_path, n),
-			         sun->sun_path);
+			escape_text(buf, buflen, "", sun->sun_path, n);
 		return buf;
 	}
 	int rc = getnameinfo(sa, len, host, sizeof host, serv, sizeof serv,

@@ -57,7 +57,9 @@ int echo_parse_uint(const char *s, unsigned long long min, unsigned long long ma
 /*
  * echo_peer_text - a peer's address as text: "127.0.0.1:PORT" or
  * "[::1]:PORT" from getnameinfo(NI_NUMERICHOST | NI_NUMERICSERV), the path
- * of a Unix socket, or "unnamed" for an unbound Unix peer.  Returns `buf`.
+ * of a Unix socket ("@name" for an abstract one; bytes outside printable
+ * ASCII, and '\\', written \xNN), or "unnamed" for an unbound Unix peer.
+ * Returns `buf`.
  */
 char *echo_peer_text(const struct sockaddr *sa, socklen_t len, char *buf,
                      size_t buflen);

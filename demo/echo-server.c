@@ -878,7 +878,9 @@ stats_signal(const char *v)
 	return -1;
 }
 
-/* Parse the command line into opt; returns 0, or 2 after a message. */
+/* Parse the command line into opt.  Returns 0 to run, -1 after --help
+ * (exit 0), or the exit status after a message.  It never exits itself:
+ * fuzz/fuzz_args_echo_server.c calls it on any argv. */
 static int
 parse_options(int argc, char **argv)
 {
@@ -959,7 +961,7 @@ parse_options(int argc, char **argv)
 			opt.verbose = 1;
 		} else if (strcmp(a, "--help") == 0) {
 			usage(stdout);
-			exit(0);
+			return -1;
 		} else {
 			fprintf(stderr, PROG ": %s: unknown option (see --help)\n", a);
 			return 2;
@@ -989,8 +991,10 @@ main(int argc, char **argv)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);       /* the layer sends with MSG_NOSIGNAL; stdout too */
-	if ((rc = parse_options(argc, argv)) != 0)
-		return rc;
+	if ((rc = parse_options(argc, argv)) != 0) {
+		free(opt.eps);
+		return rc < 0 ? 0 : rc;
+	}
 	raise_fd_limit();
 
 	rc = 1;

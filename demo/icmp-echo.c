@@ -239,7 +239,10 @@ struct reply {
 	char from[INET6_ADDRSTRLEN];
 };
 
-/* TTL (IP_TTL) or hop limit (IPV6_HOPLIMIT) from the control messages. */
+/* TTL (IP_TTL) or hop limit (IPV6_HOPLIMIT) from the control messages.
+ * The value must lie inside msg_controllen too: CMSG_NXTHDR checks that of
+ * every header but the first (the kernel never writes a cmsg_len beyond
+ * the buffer, but this is cheap; fuzz/fuzz_icmp_packet.c found it). */
 static int
 cmsg_ttl(struct msghdr *mh)
 {
@@ -247,7 +250,9 @@ cmsg_ttl(struct msghdr *mh)
 		int v;
 		if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
 		    (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
-			if (c->cmsg_len < CMSG_LEN(sizeof v))
+			if (c->cmsg_len < CMSG_LEN(sizeof v) ||
+			    (size_t)(CMSG_DATA(c) - (unsigned char *)mh->msg_control) +
+			    sizeof v > mh->msg_controllen)
 				continue;
 			memcpy(&v, CMSG_DATA(c), sizeof v);
 			return v;
@@ -346,6 +351,32 @@ take_reply(struct ping *p, struct reply *rp)
 	request_done(r, REQ_ANSWERED);
 }
 
+/* One packet as recvmsg returned it in *mh (n bytes in p->in): its sender,
+ * TTL and ICMP message, matched to a request.  Every byte of it is the
+ * peer's (or any host's, on a raw socket): fuzz/fuzz_icmp_packet.c feeds
+ * it arbitrary packets and control messages. */
+static void
+take_packet(struct ping *p, struct msghdr *mh, size_t n)
+{
+	const struct sockaddr_storage *from = mh->msg_name;
+	struct reply rp;
+	const void *addr = NULL;
+
+	memset(&rp, 0, sizeof rp);
+	rp.ttl = cmsg_ttl(mh);
+	if (parse_packet(p, p->in, n, &rp) < 0)
+		return;
+	if (from->ss_family == AF_INET6 &&
+	    mh->msg_namelen >= (socklen_t)sizeof(struct sockaddr_in6))
+		addr = &((const struct sockaddr_in6 *)from)->sin6_addr;
+	else if (from->ss_family == AF_INET &&
+	         mh->msg_namelen >= (socklen_t)sizeof(struct sockaddr_in))
+		addr = &((const struct sockaddr_in *)from)->sin_addr;
+	if (addr == NULL || inet_ntop(from->ss_family, addr, rp.from, sizeof rp.from) == NULL)
+		snprintf(rp.from, sizeof rp.from, "?");
+	take_reply(p, &rp);
+}
+
 /* Receive one packet.  Returns 1 if one was taken, 0 when none is waiting
  * (EAGAIN), -1 on an error (reported). */
 static int
@@ -358,9 +389,9 @@ receive_one(struct ping *p)
 	} ctl;
 	struct iovec iov = { .iov_base = p->in, .iov_len = PACKET_MAX };
 	struct msghdr mh;
-	struct reply rp;
 	ssize_t n;
 
+	memset(&from, 0, sizeof from);
 	memset(&mh, 0, sizeof mh);
 	mh.msg_name = &from;
 	mh.msg_namelen = sizeof from;
@@ -382,16 +413,7 @@ receive_one(struct ping *p)
 		fprintf(stderr, PROG ": recvmsg: %s\n", strerror(errno));
 		return -1;
 	}
-	memset(&rp, 0, sizeof rp);
-	rp.ttl = cmsg_ttl(&mh);
-	if (parse_packet(p, p->in, (size_t)n, &rp) < 0)
-		return 1;
-	const void *addr = from.ss_family == AF_INET6 ?
-		(const void *)&((struct sockaddr_in6 *)&from)->sin6_addr :
-		(const void *)&((struct sockaddr_in *)&from)->sin_addr;
-	if (inet_ntop(from.ss_family, addr, rp.from, sizeof rp.from) == NULL)
-		snprintf(rp.from, sizeof rp.from, "?");
-	take_reply(p, &rp);
+	take_packet(p, &mh, (size_t)n);
 	return 1;
 }
 
@@ -592,6 +614,9 @@ number_option(const char *arg, const char *v, unsigned long long min,
 	return 0;
 }
 
+/* The command line into *p and *backend.  Returns 0 to run, -1 after --help
+ * (exit 0), or 2 after a message.  It never exits itself:
+ * fuzz/fuzz_args_icmp_echo.c calls it on any argv. */
 static int
 parse_options(struct ping *p, int argc, char **argv, const char **backend)
 {
@@ -615,7 +640,7 @@ parse_options(struct ping *p, int argc, char **argv, const char **backend)
 			rc = number_option(a, v, 0, MAX_SIZE, &size);
 		else if (strcmp(a, "--help") == 0) {
 			usage(stdout);
-			exit(0);
+			rc = -1;
 		} else if (a[0] == '-' && a[1] != '\0') {
 			fprintf(stderr, PROG ": %s: unknown option (see --help)\n", a);
 			rc = 2;
@@ -697,6 +722,8 @@ main(int argc, char **argv)
 	memset(&p, 0, sizeof p);
 	p.fd = -1;
 	rc = parse_options(&p, argc, argv, &backend);
+	if (rc < 0)                     /* --help */
+		return 0;
 	if (rc == 0)
 		rc = start(&p, backend);
 	if (rc == 0) {

@@ -421,60 +421,81 @@ usage(FILE *f)
 	        "a database.\n");
 }
 
-int
-main(int argc, char **argv)
-{
-	const char *list = NULL, *args[2] = { NULL, NULL };
-	struct query q;
-	int nargs = 0;
+/* What the command line asks for. */
+struct options {
+	const char *list;               /* "--hosts", ...: a database to list */
+	const char *args[2];            /* HOST and SERVICE, or a network name */
+	int nargs;
+	int verbose;
+};
 
-	memset(&q, 0, sizeof q);
+/* The command line into *o.  Returns 0 to run, -1 after --help (exit 0),
+ * or 2 after a message.  fuzz/fuzz_args_lookup.c calls it on any argv. */
+static int
+parse_options(struct options *o, int argc, char **argv)
+{
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--verbose") == 0)
-			q.verbose = 1;
+			o->verbose = 1;
 		else if (strcmp(a, "--hosts") == 0 || strcmp(a, "--networks") == 0 ||
 		         strcmp(a, "--protocols") == 0 || strcmp(a, "--services") == 0) {
-			if (list != NULL) {
+			if (o->list != NULL) {
 				fprintf(stderr, PROG ": %s: one database at a time\n", a);
 				return 2;
 			}
-			list = a;
+			o->list = a;
 		} else if (strcmp(a, "--help") == 0) {
 			usage(stdout);
-			return 0;
+			return -1;
 		} else if (a[0] == '-' && a[1] != '\0') {
 			fprintf(stderr, PROG ": %s: unknown option (see --help)\n", a);
 			return 2;
-		} else if (nargs == 2 || a[0] == '\0') {
+		} else if (o->nargs == 2 || a[0] == '\0') {
 			fprintf(stderr, PROG ": %s%s\n", a[0] ? a : "",
 			        a[0] ? ": one host and one service at most" : "an empty argument");
 			return 2;
 		} else
-			args[nargs++] = a;
+			o->args[o->nargs++] = a;
 	}
-	if (list != NULL) {
-		int named = strcmp(list, "--networks") == 0;
-		if (q.verbose || nargs > named) {
-			fprintf(stderr, PROG ": %s takes %s\n", list,
+	if (o->list != NULL) {
+		int named = strcmp(o->list, "--networks") == 0;
+		if (o->verbose || o->nargs > named) {
+			fprintf(stderr, PROG ": %s takes %s\n", o->list,
 			        named ? "one network name at most" : "no argument");
 			return 2;
 		}
-		if (named)
-			return list_networks(args[0]);
-		if (strcmp(list, "--hosts") == 0)
+	} else if (o->nargs == 0) {
+		fprintf(stderr, PROG ": which host? (see --help)\n");
+		return 2;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o;
+	struct query q;
+	int rc;
+
+	memset(&o, 0, sizeof o);
+	if ((rc = parse_options(&o, argc, argv)) != 0)
+		return rc < 0 ? 0 : rc;
+	if (o.list != NULL) {
+		if (strcmp(o.list, "--networks") == 0)
+			return list_networks(o.args[0]);
+		if (strcmp(o.list, "--hosts") == 0)
 			list_hosts();
-		else if (strcmp(list, "--protocols") == 0)
+		else if (strcmp(o.list, "--protocols") == 0)
 			list_protocols();
 		else
 			list_services();
 		return 0;
 	}
-	if (nargs == 0) {
-		fprintf(stderr, PROG ": which host? (see --help)\n");
-		return 2;
-	}
-	q.host = args[0];
-	q.service = args[1];
+	memset(&q, 0, sizeof q);
+	q.verbose = o.verbose;
+	q.host = o.args[0];
+	q.service = o.args[1];
 	return lookup_host(&q);
 }

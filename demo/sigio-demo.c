@@ -247,19 +247,24 @@ usage(FILE *f)
 	           "       sigio-demo --list    (the backends this build has, best first)\n");
 }
 
-int
-main(int argc, char **argv)
-{
-	const char *backend = NULL;
-	int all = 0, quiet = 0;
-	size_t total = 1 << 20;
+/* What the command line asks for. */
+struct options {
+	const char *backend;            /* NULL: the best this build has */
+	int all, quiet, list;
+	size_t total;
+};
 
-	signal(SIGPIPE, SIG_IGN);       /* a closed peer is an error, not death */
+/* The command line into *o.  Returns 0 to run, -1 after --help (exit 0),
+ * or 2 after a message.  fuzz/fuzz_args_sigio_demo.c calls it on any argv. */
+static int
+parse_options(struct options *o, int argc, char **argv)
+{
+	o->total = 1 << 20;
 	for (int i = 1; i < argc; i++) {
 		if (strncmp(argv[i], "--backend=", 10) == 0) {
-			backend = argv[i] + 10;
+			o->backend = argv[i] + 10;
 		} else if (strcmp(argv[i], "--all") == 0) {
-			all = 1;
+			o->all = 1;
 		} else if (strncmp(argv[i], "--bytes=", 8) == 0) {
 			char *end;
 			errno = 0;
@@ -270,36 +275,51 @@ main(int argc, char **argv)
 				        argv[i] + 8);
 				return 2;
 			}
-			total = (size_t)v;
+			o->total = (size_t)v;
 		} else if (strcmp(argv[i], "--quiet") == 0) {
-			quiet = 1;
+			o->quiet = 1;
 		} else if (strcmp(argv[i], "--list") == 0) {
-			const char *names[8];
-			size_t n = sio_backends(names, 8);
-			for (size_t k = 0; k < n && k < 8; k++)
-				printf("%s\n", names[k]);
-			return 0;
+			o->list = 1;
+			return 0;       /* as before: what follows --list is not read */
 		} else if (strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
-			return 0;
+			return -1;
 		} else {
 			fprintf(stderr, "sigio-demo: unknown option '%s'\n", argv[i]);
 			usage(stderr);
 			return 2;
 		}
 	}
-	if (all && backend != NULL) {
+	if (o->all && o->backend != NULL) {
 		fprintf(stderr, "sigio-demo: --all and --backend exclude each other\n");
 		return 2;
 	}
-	if (!all)
-		return run_demo(backend, total, quiet);
+	return 0;
+}
 
+int
+main(int argc, char **argv)
+{
+	struct options o;
 	const char *names[8];
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);       /* a closed peer is an error, not death */
+	memset(&o, 0, sizeof o);
+	if ((rc = parse_options(&o, argc, argv)) != 0)
+		return rc < 0 ? 0 : rc;
+	if (o.list) {
+		size_t n = sio_backends(names, 8);
+		for (size_t k = 0; k < n && k < 8; k++)
+			printf("%s\n", names[k]);
+		return 0;
+	}
+	if (!o.all)
+		return run_demo(o.backend, o.total, o.quiet);
+
 	size_t n = sio_backends(names, 8);
-	int rc = 0;
 	for (size_t i = 0; i < n && i < 8; i++) {
-		int r = run_demo(names[i], total, quiet);
+		int r = run_demo(names[i], o.total, o.quiet);
 		if (r > rc)
 			rc = r;
 	}
