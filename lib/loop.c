@@ -485,7 +485,7 @@ sio_io_start(sio_loop *loop, int fd, unsigned events, sio_io_cb cb, void *arg)
 	}
 	if (events & SIO__EVENT_MASK) {
 		loop->active++;
-		sio__recheck_add(loop, fd);
+		sio__recheck_new(loop, fd);
 	}
 	return w;
 }
@@ -514,7 +514,7 @@ sio_io_set(sio_io *io, unsigned events)
 	loop->active += (size_t)is_active - (size_t)was_active;
 	/* Newly wanted events may be ready already: no signal will say so. */
 	if ((events & ~old) & SIO__EVENT_MASK)
-		sio__recheck_add(loop, io->fd);
+		sio__recheck_new(loop, io->fd);
 	/* Events no longer wanted must not be delivered this iteration. */
 	io->revents &= events | SIO_HUP | SIO_ERROR;
 	return 0;

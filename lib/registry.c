@@ -163,6 +163,20 @@ sio__recheck_add(sio_loop *loop, int fd)
 	slot->in_recheck = 1;
 }
 
+/* Events newly wanted on `fd`: what arrived before they were armed raised
+ * no signal, so only a poll can tell.  The backend must look before it
+ * dispatches anything else for the fd: a signal record naming a part of
+ * what is there (POLL_IN, for data after an urgent byte that came first)
+ * would run the callback without the rest, and a read that steps over the
+ * urgent mark makes the kernel forget the byte. */
+void
+sio__recheck_new(sio_loop *loop, int fd)
+{
+	sio__recheck_add(loop, fd);
+	if (!loop->backend->level_triggered)
+		loop->recheck_new = 1;
+}
+
 /* Stop and free every watcher: sio_loop_free(). */
 void
 sio__registry_free(sio_loop *loop)

@@ -328,6 +328,7 @@ build_check(sio_loop *loop, struct sio__sigdrive *sd, int with_fb)
 			c->v[c->n++] = sd->async.v[slot->bindex];
 	}
 	loop->recheck.n = 0;
+	loop->recheck_new = 0;
 	if (loop->rescan) {
 		loop->rescan = 0;
 		loop->stats.rescans++;
@@ -547,14 +548,16 @@ sio__sd_close(sio_loop *loop, struct sio__sigdrive *sd)
  * While signals keep coming, every other iteration skips the check: the
  * drained records already name fds to run, and the recheck set (fds whose
  * callback ran, for level-triggered delivery) waits one iteration, never
- * two, so no fd starves.  That halves the poll() calls of a busy loop. */
+ * two, so no fd starves.  That halves the poll() calls of a busy loop.
+ * Newly wanted events are never deferred (see sio__recheck_new()). */
 int
 sio__sd_wait(sio_loop *loop, int timeout_ms)
 {
 	struct sio__sigdrive *sd = loop->bstate;
 	if (drain(loop, sd) < 0)
 		return -1;
-	if (loop->pending.n > 0 && !loop->rescan && !sd->deferred) {
+	if (loop->pending.n > 0 && !loop->rescan && !loop->recheck_new &&
+	    !sd->deferred) {
 		sd->deferred = 1;
 		return 0;
 	}

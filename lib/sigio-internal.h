@@ -167,6 +167,7 @@ struct sio_loop {
 
 	struct sio__pvec pending;       /* watchers ready this iteration */
 	struct sio__ivec recheck;       /* fds to check without a signal */
+	int recheck_new;                /* it holds newly wanted events */
 	struct sio_io *dead;            /* DEAD watchers, until sio_io_stop() */
 	struct sio__vvec graveyard;     /* handles stopped during a run: freed
 	                                   at the end of the iteration */
@@ -214,6 +215,7 @@ int sio__slot_reserve(sio_loop *loop, int fd);               /* grow; -1/errno *
 void sio__fd_ready(sio_loop *loop, int fd, unsigned revents);
 void sio__slot_kill(sio_loop *loop, int fd, int notify);
 void sio__recheck_add(sio_loop *loop, int fd);
+void sio__recheck_new(sio_loop *loop, int fd);
 int sio__pvec_push(struct sio__pvec *v, struct sio_io *p);
 int sio__ivec_push(struct sio__ivec *v, int x);
 unsigned sio__slot_events(const struct sio__fdslot *slot);
