@@ -14,6 +14,17 @@
 
 #define FUZZ_ARGV_MAX 64        /* more arguments add nothing but time */
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A property of a successful parse that does not hold: a finding, which
+ * libFuzzer reports (and replay.c fails on) like a crash. */
+static inline void
+fuzz_check(int ok)
+{
+	if (!ok)
+		abort();
+}
+
 /* Returns argc (argv[argc] is NULL), or -1 if memory ran out. */
 static inline int
 fuzz_argv(const char *prog, const uint8_t *data, size_t size, char **argv)

@@ -18,15 +18,6 @@ int echo_client_main(int argc, char **argv);
 
 #include "fuzz-argv.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int ok)
-{
-	if (!ok)
-		abort();
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -38,20 +29,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&c, 0, sizeof c);
 	argc = fuzz_argv(PROG, data, size, argv);
 	rc = parse_options(&c, argc, argv, &backend);
-	check(rc == 0 || rc == -1 || rc == 2);
+	fuzz_check(rc == 0 || rc == -1 || rc == 2);
 	if (rc == 0) {
-		check(c.kind >= K_TCP && c.kind <= K_SEQPACKET && c.target != NULL);
+		fuzz_check(c.kind >= K_TCP && c.kind <= K_SEQPACKET && c.target != NULL);
 		if (c.kind == K_TCP || c.kind == K_UDP) {
-			check(memchr(c.host, '\0', sizeof c.host) != NULL);
-			check(c.port[0] != '\0' && memchr(c.port, '\0', sizeof c.port) != NULL);
+			fuzz_check(memchr(c.host, '\0', sizeof c.host) != NULL);
+			fuzz_check(c.port[0] != '\0' && memchr(c.port, '\0', sizeof c.port) != NULL);
 		} else {
 			struct sockaddr_un sun;
-			check(c.path != NULL && c.path[0] != '\0' &&
-			      strlen(c.path) < sizeof sun.sun_path);
+			fuzz_check(c.path != NULL && c.path[0] != '\0' &&
+			           strlen(c.path) < sizeof sun.sun_path);
 		}
-		check(!c.urgent || c.kind == K_TCP);
-		check(c.count >= 1 && c.size >= 1 && c.size <= MAX_SIZE);
-		check(c.count <= ~0ULL / c.size);
+		fuzz_check(!c.urgent || c.kind == K_TCP);
+		fuzz_check(c.count >= 1 && c.size >= 1 && c.size <= MAX_SIZE);
+		fuzz_check(c.count <= ~0ULL / c.size);
 	}
 	fuzz_argv_free(argc, argv);
 	return 0;

@@ -18,15 +18,6 @@ int echo_server_main(int argc, char **argv);
 
 #include "fuzz-argv.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int ok)
-{
-	if (!ok)
-		abort();
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -42,22 +33,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opt = initial;
 	argc = fuzz_argv(PROG, data, size, argv);
 	rc = parse_options(argc, argv);
-	check(rc == 0 || rc == -1 || rc == 1 || rc == 2);
+	fuzz_check(rc == 0 || rc == -1 || rc == 1 || rc == 2);
 	if (rc == 0) {
-		check(opt.neps >= 1 && opt.neps <= (size_t)argc + 1);
-		check(opt.threads >= 1 && opt.threads <= MAX_THREADS);
-		check(opt.max_conns >= 1);
+		fuzz_check(opt.neps >= 1 && opt.neps <= (size_t)argc + 1);
+		fuzz_check(opt.threads >= 1 && opt.threads <= MAX_THREADS);
+		fuzz_check(opt.max_conns >= 1);
 		for (size_t i = 0; i < opt.neps; i++) {
 			const struct endpoint *ep = &opt.eps[i];
-			check(ep->kind >= EP_TCP && ep->kind <= EP_SEQPACKET);
+			fuzz_check(ep->kind >= EP_TCP && ep->kind <= EP_SEQPACKET);
 			if (ep->kind == EP_TCP || ep->kind == EP_UDP) {
-				check(memchr(ep->host, '\0', sizeof ep->host) != NULL);
-				check(ep->port[0] != '\0' &&
-				      memchr(ep->port, '\0', sizeof ep->port) != NULL);
+				fuzz_check(memchr(ep->host, '\0', sizeof ep->host) != NULL);
+				fuzz_check(ep->port[0] != '\0' &&
+				           memchr(ep->port, '\0', sizeof ep->port) != NULL);
 			} else {
 				struct sockaddr_un sun;
-				check(ep->path != NULL && ep->path[0] != '\0' &&
-				      strlen(ep->path) < sizeof sun.sun_path);
+				fuzz_check(ep->path != NULL && ep->path[0] != '\0' &&
+				           strlen(ep->path) < sizeof sun.sun_path);
 			}
 		}
 	}

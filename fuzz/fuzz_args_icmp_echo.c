@@ -16,15 +16,6 @@ int icmp_echo_main(int argc, char **argv);
 
 #include "fuzz-argv.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int ok)
-{
-	if (!ok)
-		abort();
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -36,13 +27,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&p, 0, sizeof p);
 	argc = fuzz_argv(PROG, data, size, argv);
 	rc = parse_options(&p, argc, argv, &backend);
-	check(rc == 0 || rc == -1 || rc == 2);
+	fuzz_check(rc == 0 || rc == -1 || rc == 2);
 	if (rc == 0) {
-		check(p.host != NULL && p.host[0] != '\0');
-		check(p.size <= MAX_SIZE);      /* p->out holds ICMP_HDR + MAX_SIZE */
-		check(p.interval_ms >= 1 && p.interval_ms <= MAX_INTERVAL_MS);
-		check(p.timeout_ms >= 1 && p.timeout_ms <= MAX_TIMEOUT_MS);
-		check(p.count <= 1ULL << 40);
+		fuzz_check(p.host != NULL && p.host[0] != '\0');
+		fuzz_check(p.size <= MAX_SIZE);      /* p->out holds ICMP_HDR + MAX_SIZE */
+		fuzz_check(p.interval_ms >= 1 && p.interval_ms <= MAX_INTERVAL_MS);
+		fuzz_check(p.timeout_ms >= 1 && p.timeout_ms <= MAX_TIMEOUT_MS);
+		fuzz_check(p.count <= 1ULL << 40);
 	}
 	fuzz_argv_free(argc, argv);
 	return 0;

@@ -16,15 +16,6 @@ int lookup_main(int argc, char **argv);
 
 #include "fuzz-argv.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int ok)
-{
-	if (!ok)
-		abort();
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -35,16 +26,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&o, 0, sizeof o);
 	argc = fuzz_argv(PROG, data, size, argv);
 	rc = parse_options(&o, argc, argv);
-	check(rc == 0 || rc == -1 || rc == 2);
+	fuzz_check(rc == 0 || rc == -1 || rc == 2);
 	if (rc == 0) {
-		check(o.nargs >= 0 && o.nargs <= 2);
+		fuzz_check(o.nargs >= 0 && o.nargs <= 2);
 		for (int i = 0; i < o.nargs; i++)
-			check(o.args[i] != NULL && o.args[i][0] != '\0');
+			fuzz_check(o.args[i] != NULL && o.args[i][0] != '\0');
 		if (o.list != NULL)
-			check(!o.verbose &&
-			      o.nargs <= (strcmp(o.list, "--networks") == 0));
+			fuzz_check(!o.verbose &&
+			           o.nargs <= (strcmp(o.list, "--networks") == 0));
 		else
-			check(o.nargs >= 1);
+			fuzz_check(o.nargs >= 1);
 	}
 	fuzz_argv_free(argc, argv);
 	return 0;

@@ -16,15 +16,6 @@ int sigio_demo_main(int argc, char **argv);
 
 #include "fuzz-argv.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int ok)
-{
-	if (!ok)
-		abort();
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -35,10 +26,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&o, 0, sizeof o);
 	argc = fuzz_argv("sigio-demo", data, size, argv);
 	rc = parse_options(&o, argc, argv);
-	check(rc == 0 || rc == -1 || rc == 2);
+	fuzz_check(rc == 0 || rc == -1 || rc == 2);
 	if (rc == 0) {
-		check(o.total >= 1 && (unsigned long long)o.total <= 1ULL << 32);
-		check(o.list || !(o.all && o.backend != NULL));
+		fuzz_check(o.total >= 1 && (unsigned long long)o.total <= 1ULL << 32);
+		fuzz_check(o.list || !(o.all && o.backend != NULL));
 	}
 	fuzz_argv_free(argc, argv);
 	return 0;
