@@ -524,6 +524,7 @@ main(int argc, char **argv)
 			setsockopt(conns[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 			close(conns[i].fd);
 		}
+	free(conns);
 
 	double secs = (double)(m1 - m0) / 1e9;
 	printf("rps=%.0f p50_us=%.1f p99_us=%.1f requests=%llu bytes=%llu "
