@@ -410,8 +410,12 @@ urgent_first(sio_stream *s)
 {
 	if (!s->urg_pending || s->on_urgent == NULL || sio_at_mark(s->fd) == 0)
 		return 0;
-	if (stream_urgent(s) >= 0)
-		s->urg_pending = 0;
+	if (stream_urgent(s) < 0)
+		/* At the mark, announced, not arrived: nothing in band can be
+		 * read before it, and a read made as it lands would step over
+		 * it.  Its arrival makes the fd readable again. */
+		return 1;
+	s->urg_pending = 0;
 	return s->reason != 0 || !(s->armed & SIO_READ);
 }
 
@@ -464,8 +468,8 @@ stream_io_cb(sio_io *io, int fd, unsigned revents, void *arg)
 	if (s->reason == 0 && s->on_urgent != NULL && (revents & SIO_URGENT)) {
 		if (s->armed & SIO_READ)
 			s->urg_pending = 1;     /* stream_read() puts it in place */
-		else
-			stream_urgent(s);       /* paused: now, at_mark says where */
+		else if (stream_urgent(s) < 0)  /* paused: now, at_mark says where */
+			s->urg_pending = 1;     /* not arrived: on resuming, then */
 	}
 	if (s->reason == 0 && (s->armed & SIO_READ) &&
 	    (revents & (SIO_READ | SIO_HUP | SIO_ERROR) || s->urg_pending))

@@ -313,6 +313,83 @@ SIO_BACKEND_TEST(fault, stream_read_eintr_eagain)
 	echo_free(&e);
 }
 
+/* The urgent byte is announced but its recv(MSG_OOB) says EAGAIN (as
+ * when the signal for it comes before the byte): the stream must not read
+ * in band at the mark then, or the read steps over the byte when it lands
+ * and the kernel forgets it.  The byte and the data after it arrive, each
+ * once, in order. */
+struct oob {
+	unsigned char byte;
+	int urgents, at_mark;
+	char in[16];
+	size_t len;
+};
+
+static void
+oob_read(sio_stream *s, const void *data, size_t len, void *arg)
+{
+	struct oob *o = arg;
+	(void)s;
+	if (len > sizeof o->in - o->len)
+		len = sizeof o->in - o->len;
+	memcpy(o->in + o->len, data, len);
+	o->len += len;
+}
+
+static void
+oob_urgent(sio_stream *s, unsigned char byte, int at_mark, void *arg)
+{
+	struct oob *o = arg;
+	(void)s;
+	o->byte = byte;
+	o->at_mark = at_mark;
+	o->urgents++;
+}
+
+static void
+oob_close(sio_stream *s, int reason, int err, void *arg)
+{
+	(void)s, (void)reason, (void)err, (void)arg;
+}
+
+static bool
+oob_done(void *arg)
+{
+	const struct oob *o = arg;
+	return o->urgents > 0 && o->len >= 5;
+}
+
+SIO_BACKEND_TEST(fault, urgent_eagain_then_arrives)
+{
+	struct oob o = { 0 };
+	int client, server;
+	fault_setup();
+	sio_loop *loop = t_loop_new(be->name);
+	t_tcp_pair(&client, &server);
+	cr_assert_eq(send(client, "U", 1, MSG_OOB), 1, "send MSG_OOB: %s",
+	             strerror(errno));
+	t_write_all(client, "after", 5);
+	int id = fault_arm(FAULT_RECV, server, EAGAIN, 1);
+	sio_stream *s = sio_stream_new(loop, server, oob_read, oob_close, &o);
+	cr_assert_not_null(s, "sio_stream_new: %s", strerror(errno));
+	cr_assert_eq(sio_stream_on_urgent(s, oob_urgent), 0,
+	             "sio_stream_on_urgent: %s", strerror(errno));
+	bool done = t_run_until(loop, oob_done, &o, SIO_TEST_MAX_ONCE);
+	cr_assert_eq(fault_fired(id), 1, "[%s] the EAGAIN was not injected",
+	             be->name);
+	cr_assert(done, "[%s] %d urgent bytes, %zu in-band bytes: the byte was "
+	          "stepped over", be->name, o.urgents, o.len);
+	cr_assert_eq(o.urgents, 1, "[%s] %d urgent bytes", be->name, o.urgents);
+	cr_assert_eq(o.byte, 'U', "urgent byte %#x", o.byte);
+	cr_assert(o.at_mark, "the urgent byte not at the mark");
+	cr_assert_eq(o.len, 5, "%zu in-band bytes", o.len);
+	cr_assert_arr_eq(o.in, "after", 5, "in-band bytes");
+	sio_stream_close(s);
+	t_run_nowait(loop, 2);
+	close(client);
+	t_loop_free(loop);
+}
+
 /* Writes (send, sendmsg) fail with EINTR and EAGAIN, every other call:
  * what could not go out is queued and written later, in order. */
 SIO_BACKEND_TEST(fault, stream_write_eintr_eagain)
