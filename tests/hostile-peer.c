@@ -64,6 +64,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc-peek.h"
+
 #define PROG "hostile-peer"
 
 static struct {
@@ -161,19 +163,7 @@ server_cpu(void)
 static int
 server_alive(void)
 {
-	char path[64], buf[512];
-	FILE *f;
-
-	if (opt.pid <= 0)
-		return 1;
-	snprintf(path, sizeof path, "/proc/%ld/stat", opt.pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	return p != NULL && p[1] != '\0' && p[2] != 'Z' && p[2] != 'X';
+	return opt.pid <= 0 || proc_alive(opt.pid);
 }
 
 static long

@@ -67,6 +67,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc-peek.h"
+
 #define BUFSZ 65536
 
 enum fate { F_NORMAL, F_HALFCLOSE, F_RESET };
@@ -346,19 +348,7 @@ on_connected(struct conn *c)
 static int
 server_dead(void)
 {
-	char path[64], buf[512];
-	FILE *f;
-
-	if (opt.pid <= 0)
-		return 0;
-	snprintf(path, sizeof path, "/proc/%ld/stat", opt.pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return 1;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	char *p = strrchr(buf, ')');
-	return p == NULL || p[1] == '\0' || p[2] == 'Z' || p[2] == 'X';
+	return opt.pid > 0 && !proc_alive(opt.pid);
 }
 
 /* The storm: a child process sends opt.signals signals to the server as
