@@ -4,7 +4,8 @@
  *
  * On SIGTERM or SIGINT it prints the loop's counters on stderr and exits,
  * so that a benchmark run can tell signals, callbacks and iterations per
- * request.
+ * request.  Two SIGUSR1 (loadgen --mark, at the start and the end of its
+ * measured window) make them the counters between the two.
  *
  * Usage: echo_sigio [--backend=rtsig|sigio|poll|select|auto] [--port=N] [--buf=N]
  */
@@ -83,6 +84,35 @@ on_listen(sio_io *io, int lfd, unsigned revents, void *arg)
 	}
 }
 
+/* The window between two SIGUSR1: its counters are what is printed. */
+static struct sio_stats mark0, window;
+static int marks;
+
+static void
+stats_sub(struct sio_stats *d, const struct sio_stats *a,
+          const struct sio_stats *b)
+{
+	d->signals = a->signals - b->signals;
+	d->wakeups = a->wakeups - b->wakeups;
+	d->rescans = a->rescans - b->rescans;
+	d->pipe_overflows = a->pipe_overflows - b->pipe_overflows;
+	d->queue_overflows = a->queue_overflows - b->queue_overflows;
+	d->callbacks = a->callbacks - b->callbacks;
+	d->iterations = a->iterations - b->iterations;
+	d->sleeps = a->sleeps - b->sleeps;
+}
+
+static void
+on_mark(sio_signal *s, int signo, unsigned count, void *arg)
+{
+	struct sio_stats now;
+	sio_loop_stats(arg, &now);
+	if (marks++ == 0)
+		mark0 = now;
+	else if (marks == 2)
+		stats_sub(&window, &now, &mark0);
+}
+
 static void
 on_term(sio_signal *s, int signo, unsigned count, void *arg)
 {
@@ -107,7 +137,8 @@ main(int argc, char **argv)
 	int lfd = echo_listen(port);
 	if (sio_io_start(loop, lfd, SIO_READ, on_listen, loop) == NULL ||
 	    sio_signal_start(loop, SIGTERM, on_term, loop) == NULL ||
-	    sio_signal_start(loop, SIGINT, on_term, loop) == NULL) {
+	    sio_signal_start(loop, SIGINT, on_term, loop) == NULL ||
+	    sio_signal_start(loop, SIGUSR1, on_mark, loop) == NULL) {
 		perror("echo_sigio: start");
 		return 1;
 	}
@@ -117,6 +148,8 @@ main(int argc, char **argv)
 	}
 	struct sio_stats st;
 	sio_loop_stats(loop, &st);
+	if (marks >= 2)
+		st = window;
 	fprintf(stderr, "echo_sigio %s: signals=%llu wakeups=%llu rescans=%llu "
 	        "pipe_overflows=%llu queue_overflows=%llu callbacks=%llu "
 	        "iterations=%llu sleeps=%llu\n", sio_loop_backend(loop),

@@ -16,7 +16,9 @@
  * into a histogram of 100 ns buckets.  With --pid, the server's CPU time
  * (the sum over its threads of /proc/PID/task/T/schedstat's first field,
  * else utime+stime from /proc/PID/stat) is read at the start and the end
- * of the measured window.
+ * of the measured window.  With --mark=SIGNO as well, the server is sent
+ * that signal at the start and at the end of the window (bench/echo_sigio
+ * then reports its loop's counters over the window alone).
  *
  * Output, one line on stdout:
  *   rps=... p50_us=... p99_us=... requests=... bytes=... errors=...
@@ -31,6 +33,7 @@
  *
  * Usage: loadgen --port=N [--host=A.B.C.D] [--connections=N] [--size=BYTES]
  *                [--depth=N] [--duration=SECS] [--warmup=SECS] [--pid=PID]
+ *                [--mark=SIGNO|USR1|USR2]
  */
 #include "config.h"
 
@@ -361,7 +364,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: loadgen --port=N [--host=ADDR] [--connections=N] "
 	        "[--size=BYTES] [--depth=N] [--duration=SECS] [--warmup=SECS] "
-	        "[--pid=PID]\n");
+	        "[--pid=PID [--mark=SIGNO|USR1|USR2]]\n");
 	return 2;
 }
 
@@ -372,6 +375,7 @@ main(int argc, char **argv)
 	int port = 0;
 	double duration = 3, warmup = 1;
 	pid_t pid = 0;
+	int mark = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strncmp(a, "--port=", 7))
@@ -390,12 +394,16 @@ main(int argc, char **argv)
 			warmup = atof(a + 9);
 		else if (!strncmp(a, "--pid=", 6))
 			pid = (pid_t)atoi(a + 6);
+		else if (!strncmp(a, "--mark=", 7))
+			mark = !strcmp(a + 7, "USR1") ? SIGUSR1 :
+			       !strcmp(a + 7, "USR2") ? SIGUSR2 : atoi(a + 7);
 		else
 			return usage();
 	}
 	if (port <= 0 || port > 65535 || nconns < 1 || msg_size < 1 ||
 	    msg_size > MAXSIZE || depth < 1 || depth > MAXDEPTH ||
-	    duration <= 0 || warmup < 0)
+	    duration <= 0 || warmup < 0 || mark < 0 || mark >= NSIG ||
+	    (mark != 0 && pid <= 0))
 		return usage();
 
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
@@ -475,6 +483,8 @@ main(int argc, char **argv)
 		cpu0 = pid ? proc_cpu_ns(pid, &swait0) : 0;
 		self0 = self_cpu_ns();
 		proc_cpu_ns(getpid(), &cwait0);
+		if (mark)
+			kill(pid, mark);
 	}
 	for (;;) {
 		uint64_t t = now_ns();
@@ -483,6 +493,8 @@ main(int argc, char **argv)
 			cpu0 = pid ? proc_cpu_ns(pid, &swait0) : 0;
 			self0 = self_cpu_ns();
 			proc_cpu_ns(getpid(), &cwait0);
+			if (mark)
+				kill(pid, mark);
 			m0 = now_ns();
 		}
 		if (t >= t_end)
@@ -507,6 +519,8 @@ main(int argc, char **argv)
 		}
 	}
 	m1 = now_ns();
+	if (mark && measuring)
+		kill(pid, mark);
 	cpu1 = pid ? proc_cpu_ns(pid, &swait1) : 0;
 	self1 = self_cpu_ns();
 	proc_cpu_ns(getpid(), &cwait1);
