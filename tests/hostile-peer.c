@@ -64,7 +64,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proc-peek.h"
+#include "peer-common.h"
 
 #define PROG "hostile-peer"
 
@@ -91,14 +91,6 @@ fail(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-}
-
-static double
-now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void

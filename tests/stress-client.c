@@ -67,7 +67,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proc-peek.h"
+#include "peer-common.h"
 
 #define BUFSZ 65536
 
@@ -122,14 +122,6 @@ content(unsigned id, uint64_t off)
 	x ^= x >> 29;
 	x *= 0xBF58476D1CE4E5B9ULL;
 	return (unsigned char)(x >> 56);
-}
-
-static double
-now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void

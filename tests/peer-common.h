@@ -1,12 +1,22 @@
 /*
- * proc-peek.h - what tests/stress-client and tests/hostile-peer read of
- * the server they attack from /proc/PID.
+ * peer-common.h - what tests/stress-client and tests/hostile-peer share:
+ * the clock, and what they read of the server they attack from /proc/PID.
  */
-#ifndef SIGIO_TEST_PROC_PEEK_H
-#define SIGIO_TEST_PROC_PEEK_H
+#ifndef SIGIO_TEST_PEER_COMMON_H
+#define SIGIO_TEST_PEER_COMMON_H
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+
+/* CLOCK_MONOTONIC, in seconds. */
+static inline double
+now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 /* 1 while process `pid` runs (a zombie has stopped), 0 once it is gone. */
 static inline int
@@ -26,4 +36,4 @@ proc_alive(long pid)
 	return p != NULL && p[1] != '\0' && p[2] != 'Z' && p[2] != 'X';
 }
 
-#endif /* SIGIO_TEST_PROC_PEEK_H */
+#endif /* SIGIO_TEST_PEER_COMMON_H */
