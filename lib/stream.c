@@ -31,6 +31,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -50,6 +51,8 @@
 
 /* Smallest chunk allocated: small writes share one. */
 #define CHUNK_MIN 4096
+
+#define NO_MARK UINT64_MAX
 
 #define DEFAULT_LOW  (16 * 1024)
 #define DEFAULT_HIGH (64 * 1024)
@@ -87,6 +90,9 @@ struct sio_stream {
 	unsigned shut_done : 1;
 	unsigned finishing : 1; /* on_close is running */
 	unsigned urg_pending : 1; /* SIO_URGENT seen, the byte not yet read */
+	uint64_t in_pos;        /* in-band bytes read so far */
+	uint64_t taken_at;      /* in_pos of the mark whose byte we took, or
+	                           NO_MARK (see urgent_guard()) */
 
 	int reason;             /* SIO_CLOSE_*: the stream ended; 0 while open */
 	int err;                /* the errno behind it */
@@ -396,27 +402,88 @@ stream_urgent(sio_stream *s)
 	if (rc != 1)
 		return rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? -1 : 0;
 	int mark = sio_at_mark(s->fd);
+	/* Where the byte's mark is, so that it is not mistaken later for a
+	 * mark whose byte is still to come: here, or FIONREAD bytes on (the
+	 * count stops at a pending mark, taken or not). */
+	int inq = 0;
+#ifdef FIONREAD
+	if (mark != 1 && ioctl(s->fd, FIONREAD, &inq) < 0)
+		inq = 0;
+#endif
+	s->taken_at = s->in_pos + (mark == 1 ? 0 : (uint64_t)inq);
 	s->on_urgent(s, byte, mark == 1, s->arg);
 	return 1;
 }
 
-/* With an urgent byte pending, the in-band bytes before it are read
- * first (Linux stops a read at the mark), then the byte, then the rest:
- * on_urgent comes in its place in the stream, at_mark true.  The byte must
- * be taken before a read starts at the mark: such a read steps over it
- * and the kernel forgets it. */
+/* Before each read of a stream that takes urgent data: how much the read
+ * may take.  Linux steps over an urgent byte that a read starts at, and
+ * forgets it (tcp_recvmsg keeps it only while SIGURG is pending unblocked,
+ * and the loop keeps SIGURG blocked while it works).  Looking at the mark
+ * first is not enough: the byte can land between the look and the read, a
+ * window that a read for stale readiness hits about once in 20,000 urgent
+ * bytes.  So the read is bounded by what was there before the look:
+ * FIONREAD counts the bytes up to a pending mark, and a mark that comes
+ * later lies beyond them (the kernel places a new mark after the last byte
+ * received).  With nothing there, a one-byte MSG_PEEK tells EOF and errors
+ * from "nothing yet"; a peek steps over a mark without consuming it.
+ *
+ * Returns GUARD_READ with *len bounded, GUARD_AGAIN to look again (an
+ * urgent byte delivered, or data came after the look), or GUARD_STOP: the
+ * stream closed or paused, EOF or an error noted, nothing to read, or an
+ * urgent byte announced and not arrived (its arrival makes the fd readable
+ * again; nothing in band can be read before it). */
+enum { GUARD_READ, GUARD_AGAIN, GUARD_STOP };
+
 static int
-urgent_first(sio_stream *s)
+urgent_guard(sio_stream *s, size_t *len)
 {
-	if (!s->urg_pending || s->on_urgent == NULL || sio_at_mark(s->fd) == 0)
-		return 0;
-	if (stream_urgent(s) < 0)
-		/* At the mark, announced, not arrived: nothing in band can be
-		 * read before it, and a read made as it lands would step over
-		 * it.  Its arrival makes the fd readable again. */
-		return 1;
-	s->urg_pending = 0;
-	return s->reason != 0 || !(s->armed & SIO_READ);
+	int inq = -1;
+#ifdef FIONREAD
+	if (ioctl(s->fd, FIONREAD, &inq) < 0)
+		inq = -1;
+#endif
+	/* The count first, then the mark: in that order a mark not seen
+	 * cannot lie within the count. */
+	if (sio_at_mark(s->fd) == 1) {
+		/* Still at the mark of a byte already delivered: the look
+		 * cannot tell it from a new mark, and if the peer's next urgent
+		 * byte landed just now, recv(MSG_OOB) would take that one, out
+		 * of its place.  So read: the read steps over the old byte's
+		 * place and stops at a new mark.  Left open: an urgent byte
+		 * right behind the old one, with no in-band byte between,
+		 * landing just now, is stepped over too (TCP keeps one urgent
+		 * byte: a peer sending them back to back loses some anyway). */
+		if (s->taken_at == s->in_pos)
+			return GUARD_READ;
+		int rc = stream_urgent(s);
+		if (rc < 0)
+			return GUARD_STOP;
+		s->urg_pending = 0;
+		if (rc > 0)
+			return s->reason != 0 || !(s->armed & SIO_READ) ?
+			       GUARD_STOP : GUARD_AGAIN;
+		/* At a mark whose byte is gone (read through the fd by someone
+		 * else): read past its place, as above. */
+		return GUARD_READ;
+	}
+	if (inq < 0)
+		return GUARD_READ;      /* no count: the read as it would be */
+	if (inq > 0) {
+		if ((size_t)inq < *len)
+			*len = (size_t)inq;
+		return GUARD_READ;
+	}
+	unsigned char c;
+	ssize_t n;
+	while ((n = recv(s->fd, &c, 1, MSG_PEEK)) < 0 && errno == EINTR)
+		;
+	if (n > 0)
+		return GUARD_AGAIN;
+	if (n == 0)
+		s->eof = 1;     /* stream_settle() decides what follows */
+	else if (errno != EAGAIN && errno != EWOULDBLOCK)
+		stream_fail(s, errno);
+	return GUARD_STOP;
 }
 
 static void
@@ -426,9 +493,15 @@ stream_read(sio_stream *s)
 
 	for (int i = 0; i < READS_PER_CALL; i++) {
 		int cut;
-		if (urgent_first(s))
-			return;         /* closed or paused in on_urgent */
-		ssize_t n = read_some(s, buf, sizeof buf, &cut);
+		size_t len = sizeof buf;
+		if (s->on_urgent != NULL) {
+			int g = urgent_guard(s, &len);
+			if (g == GUARD_STOP)
+				return;
+			if (g == GUARD_AGAIN)
+				continue;
+		}
+		ssize_t n = read_some(s, buf, len, &cut);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				stream_fail(s, errno);
@@ -442,6 +515,7 @@ stream_read(sio_stream *s)
 			stream_end(s, SIO_CLOSE_ERROR, EMSGSIZE);
 			return;
 		}
+		s->in_pos += (uint64_t)n;
 		if (s->on_read != NULL)
 			s->on_read(s, buf, (size_t)n, s->arg);
 		/* The callback may have closed us, or written enough to pause
@@ -544,6 +618,7 @@ sio_stream_new(sio_loop *loop, int fd, sio_stream_read_cb on_read,
 	s->arg = arg;
 	s->low = DEFAULT_LOW;
 	s->high = DEFAULT_HIGH;
+	s->taken_at = NO_MARK;
 	if (stream_probe(s, fd) < 0)
 		goto err;
 	s->armed = s->can_read ? SIO_READ : 0;

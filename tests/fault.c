@@ -163,7 +163,8 @@ int
 fault_add(const struct fault_rule *r)
 {
 	if (r == NULL || r->calls == 0 ||
-	    (r->err == 0 && r->max == 0 && r->calls != FAULT_FCNTL) ||
+	    (r->err == 0 && r->max == 0 && r->calls != FAULT_FCNTL &&
+	     r->before == NULL) ||
 	    !fault_library_found())
 		return -1;
 	for (int i = 0; i < MAX_RULES; i++) {
@@ -281,12 +282,18 @@ match(unsigned call, int fd, const void *ret, int cmd, long arg)
 		if (call == FAULT_FCNTL && ((s->r.cmd != 0 && s->r.cmd != cmd) ||
 		                            (arg & s->r.argbits) != s->r.argbits))
 			continue;
-		if (s->r.err == 0 && !(call & (FAULT_READS | FAULT_WRITES | FAULT_FCNTL)))
+		int hook_only = s->r.before != NULL && s->r.err == 0 && s->r.max == 0;
+		if (s->r.err == 0 && !hook_only &&
+		    !(call & (FAULT_READS | FAULT_WRITES | FAULT_FCNTL)))
 			continue;       /* "short" means nothing here */
 		unsigned n = atomic_fetch_add(&s->matched, 1) + 1;
 		if (s->r.period > 1 && n % s->r.period != 0)
 			continue;
-		if (take(s))
+		if (!take(s))
+			continue;
+		if (s->r.before != NULL)
+			s->r.before(fd, s->r.before_arg);
+		if (!hook_only)
 			return &s->r;
 	}
 	return NULL;

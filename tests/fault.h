@@ -81,6 +81,12 @@ struct fault_rule {
 	                     one); the others pass */
 	unsigned count;   /* faults to inject, then the rule is spent; 0: no
 	                     limit (until fault_reset()) */
+	void (*before)(int fd, void *arg);
+	                  /* called just before the call goes on, each time the
+	                     rule fires: makes something happen at exactly that
+	                     moment (the peer sends, a byte lands).  With err
+	                     and max 0 the call itself is left as it is. */
+	void *before_arg;
 };
 
 /* Arm a rule.  Returns its index, or -1 (the table is full, the rule makes

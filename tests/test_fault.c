@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -387,6 +388,193 @@ SIO_BACKEND_TEST(fault, urgent_eagain_then_arrives)
 	sio_stream_close(s);
 	t_run_nowait(loop, 2);
 	close(client);
+	t_loop_free(loop);
+}
+
+/* A read made for data already taken starts at the mark of an urgent byte
+ * that lands just then.  Linux steps over such a byte and forgets it; the
+ * stream must bound its reads by what was there before it looked.  The
+ * hook sends the byte at the stream's second read, after a full first
+ * read, and waits for it to land before that read goes on. */
+struct landing {
+	int client, server;
+	size_t len;             /* in-band bytes, all of them checked */
+	int bad, urgents, at_mark;
+	unsigned char byte;
+};
+
+#define LANDING_BULK SIO_STREAM_READ_MAX
+
+static void
+urgent_lands(int fd, void *arg)
+{
+	struct landing *l = arg;
+	(void)fd;
+	cr_assert_eq(send(l->client, "L", 1, MSG_OOB), 1, "send MSG_OOB: %s",
+	             strerror(errno));
+	struct pollfd p = { .fd = l->server, .events = POLLPRI };
+	cr_assert_eq(poll(&p, 1, 10000), 1, "the urgent byte did not land");
+}
+
+static void
+landing_read(sio_stream *s, const void *data, size_t len, void *arg)
+{
+	struct landing *l = arg;
+	const unsigned char *d = data;
+	(void)s;
+	for (size_t i = 0; i < len; i++, l->len++)
+		if (l->len >= LANDING_BULK || d[i] != (unsigned char)(l->len * 7))
+			l->bad++;
+}
+
+static void
+landing_urgent(sio_stream *s, unsigned char byte, int at_mark, void *arg)
+{
+	struct landing *l = arg;
+	(void)s;
+	l->byte = byte;
+	l->at_mark = at_mark;
+	l->urgents++;
+}
+
+static bool
+landing_done(void *arg)
+{
+	const struct landing *l = arg;
+	return l->urgents > 0 && l->len >= LANDING_BULK;
+}
+
+SIO_BACKEND_TEST(fault, urgent_lands_before_a_read)
+{
+	static unsigned char bulk[LANDING_BULK];
+	struct landing l = { 0 };
+	fault_setup();
+	sio_loop *loop = t_loop_new(be->name);
+	t_tcp_pair(&l.client, &l.server);
+	for (size_t i = 0; i < sizeof bulk; i++)
+		bulk[i] = (unsigned char)(i * 7);
+	t_write_all(l.client, bulk, sizeof bulk);
+	/* All of it there, so that the first read is a full one. */
+	int inq = 0;
+	for (int tries = 0; ioctl(l.server, FIONREAD, &inq) == 0 &&
+	     inq < LANDING_BULK && tries < 10000; tries++)
+		poll(NULL, 0, 1);       /* at most 10 s */
+	cr_assert_eq(inq, LANDING_BULK, "only %d bytes arrived", inq);
+	int id = fault_add(&(struct fault_rule){ .calls = FAULT_READS,
+	                   .fd = l.server, .period = 2, .count = 1,
+	                   .before = urgent_lands, .before_arg = &l });
+	cr_assert_geq(id, 0, "fault_add");
+	sio_stream *s = sio_stream_new(loop, l.server, landing_read, oob_close, &l);
+	cr_assert_not_null(s, "sio_stream_new: %s", strerror(errno));
+	cr_assert_eq(sio_stream_on_urgent(s, landing_urgent), 0,
+	             "sio_stream_on_urgent: %s", strerror(errno));
+	bool done = t_run_until(loop, landing_done, &l, SIO_TEST_MAX_ONCE);
+	cr_assert_eq(fault_fired(id), 1, "[%s] the byte was not sent at the "
+	             "second read", be->name);
+	cr_assert(done, "[%s] %d urgent bytes, %zu in-band bytes: the byte was "
+	          "stepped over", be->name, l.urgents, l.len);
+	cr_assert_eq(l.bad, 0, "[%s] %d in-band bytes wrong", be->name, l.bad);
+	cr_assert_eq(l.urgents, 1, "[%s] %d urgent bytes", be->name, l.urgents);
+	cr_assert_eq(l.byte, 'L', "urgent byte %#x", l.byte);
+	cr_assert(l.at_mark, "the urgent byte not at the mark");
+	sio_stream_close(s);
+	t_run_nowait(loop, 2);
+	close(l.client);
+	t_loop_free(loop);
+}
+
+/* After an urgent byte is taken, the stream still stands at its mark, and
+ * the look cannot tell that mark from a new one.  Here the peer's next
+ * urgent byte, behind one in-band byte, lands at the stream's next call
+ * after taking the first: a recv(MSG_OOB) there would take it before the
+ * in-band byte, out of its place. */
+struct twice {
+	int client, server;
+	char in[8];
+	size_t len;
+	unsigned char bytes[4];
+	size_t where[4];        /* in-band bytes before each urgent one */
+	int marks[4], urgents;
+};
+
+static void
+second_lands(int fd, void *arg)
+{
+	struct twice *t = arg;
+	(void)fd;
+	cr_assert_eq(send(t->client, "x", 1, 0), 1, "send: %s", strerror(errno));
+	cr_assert_eq(send(t->client, "M", 1, MSG_OOB), 1, "send MSG_OOB: %s",
+	             strerror(errno));
+	struct pollfd p = { .fd = t->server, .events = POLLPRI };
+	cr_assert_eq(poll(&p, 1, 10000), 1, "the second urgent byte did not land");
+}
+
+static void
+twice_read(sio_stream *s, const void *data, size_t len, void *arg)
+{
+	struct twice *t = arg;
+	(void)s;
+	for (size_t i = 0; i < len && t->len < sizeof t->in; i++)
+		t->in[t->len++] = ((const char *)data)[i];
+}
+
+static void
+twice_urgent(sio_stream *s, unsigned char byte, int at_mark, void *arg)
+{
+	struct twice *t = arg;
+	(void)s;
+	if (t->urgents < 4) {
+		t->bytes[t->urgents] = byte;
+		t->where[t->urgents] = t->len;
+		t->marks[t->urgents] = at_mark;
+	}
+	t->urgents++;
+}
+
+static bool
+twice_done(void *arg)
+{
+	const struct twice *t = arg;
+	return t->urgents >= 2 && t->len >= 3;
+}
+
+SIO_BACKEND_TEST(fault, urgent_lands_after_one_taken)
+{
+	struct twice t = { 0 };
+	fault_setup();
+	sio_loop *loop = t_loop_new(be->name);
+	t_tcp_pair(&t.client, &t.server);
+	t_write_all(t.client, "ab", 2);
+	cr_assert_eq(send(t.client, "U", 1, MSG_OOB), 1, "send MSG_OOB: %s",
+	             strerror(errno));
+	struct pollfd p = { .fd = t.server, .events = POLLPRI };
+	cr_assert_eq(poll(&p, 1, 10000), 1, "the urgent byte did not land");
+	/* The stream's calls: read "ab", recv(MSG_OOB) 'U', then the third. */
+	int id = fault_add(&(struct fault_rule){ .calls = FAULT_READS,
+	                   .fd = t.server, .period = 3, .count = 1,
+	                   .before = second_lands, .before_arg = &t });
+	cr_assert_geq(id, 0, "fault_add");
+	sio_stream *s = sio_stream_new(loop, t.server, twice_read, oob_close, &t);
+	cr_assert_not_null(s, "sio_stream_new: %s", strerror(errno));
+	cr_assert_eq(sio_stream_on_urgent(s, twice_urgent), 0,
+	             "sio_stream_on_urgent: %s", strerror(errno));
+	bool done = t_run_until(loop, twice_done, &t, SIO_TEST_MAX_ONCE);
+	cr_assert_eq(fault_fired(id), 1, "[%s] the second byte was not sent",
+	             be->name);
+	cr_assert(done, "[%s] %d urgent bytes, %zu in-band bytes", be->name,
+	          t.urgents, t.len);
+	cr_assert_eq(t.len, 3, "[%s] %zu in-band bytes", be->name, t.len);
+	cr_assert_arr_eq(t.in, "abx", 3, "[%s] in-band bytes", be->name);
+	cr_assert_eq(t.urgents, 2, "[%s] %d urgent bytes", be->name, t.urgents);
+	cr_assert(t.bytes[0] == 'U' && t.where[0] == 2 && t.marks[0],
+	          "[%s] first urgent byte %#x after %zu in-band bytes, at_mark %d",
+	          be->name, t.bytes[0], t.where[0], t.marks[0]);
+	cr_assert(t.bytes[1] == 'M' && t.where[1] == 3 && t.marks[1],
+	          "[%s] second urgent byte %#x after %zu in-band bytes, at_mark %d "
+	          "(out of its place)", be->name, t.bytes[1], t.where[1], t.marks[1]);
+	sio_stream_close(s);
+	t_run_nowait(loop, 2);
+	close(t.client);
 	t_loop_free(loop);
 }
 
