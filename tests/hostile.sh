@@ -27,11 +27,11 @@ trap 'rm -rf "$dir"' EXIT
 if [ -n "$HOSTILE_FULL" ]; then
 	reset="--conns=100" noread="--conns=100 --bytes=1073741824"
 	idle="--conns=500 --count=10000" flood="--conns=5000 --hold-ms=2000"
-	oob="--count=2000" udp="--count=100000"
+	oob="--count=2000 --waited=5000" udp="--count=100000"
 else
 	reset="--conns=20" noread="--conns=20 --bytes=268435456"
 	idle="--conns=500 --count=2000" flood="--conns=2000 --hold-ms=1000"
-	oob="--count=200" udp="--count=20000"
+	oob="--count=200 --waited=500" udp="--count=20000"
 fi
 low_fds=
 if command -v prlimit >/dev/null 2>&1; then
