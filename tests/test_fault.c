@@ -397,10 +397,10 @@ SIO_BACKEND_TEST(fault, urgent_eagain_then_arrives)
  * hook sends the byte at the stream's second read, after a full first
  * read, and waits for it to land before that read goes on. */
 struct landing {
+	struct oob u;           /* first: oob_urgent() takes the same arg */
 	int client, server;
 	size_t len;             /* in-band bytes, all of them checked */
-	int bad, urgents, at_mark;
-	unsigned char byte;
+	int bad;
 };
 
 #define LANDING_BULK SIO_STREAM_READ_MAX
@@ -427,21 +427,11 @@ landing_read(sio_stream *s, const void *data, size_t len, void *arg)
 			l->bad++;
 }
 
-static void
-landing_urgent(sio_stream *s, unsigned char byte, int at_mark, void *arg)
-{
-	struct landing *l = arg;
-	(void)s;
-	l->byte = byte;
-	l->at_mark = at_mark;
-	l->urgents++;
-}
-
 static bool
 landing_done(void *arg)
 {
 	const struct landing *l = arg;
-	return l->urgents > 0 && l->len >= LANDING_BULK;
+	return l->u.urgents > 0 && l->len >= LANDING_BULK;
 }
 
 SIO_BACKEND_TEST(fault, urgent_lands_before_a_read)
@@ -466,17 +456,17 @@ SIO_BACKEND_TEST(fault, urgent_lands_before_a_read)
 	cr_assert_geq(id, 0, "fault_add");
 	sio_stream *s = sio_stream_new(loop, l.server, landing_read, oob_close, &l);
 	cr_assert_not_null(s, "sio_stream_new: %s", strerror(errno));
-	cr_assert_eq(sio_stream_on_urgent(s, landing_urgent), 0,
+	cr_assert_eq(sio_stream_on_urgent(s, oob_urgent), 0,
 	             "sio_stream_on_urgent: %s", strerror(errno));
 	bool done = t_run_until(loop, landing_done, &l, SIO_TEST_MAX_ONCE);
 	cr_assert_eq(fault_fired(id), 1, "[%s] the byte was not sent at the "
 	             "second read", be->name);
 	cr_assert(done, "[%s] %d urgent bytes, %zu in-band bytes: the byte was "
-	          "stepped over", be->name, l.urgents, l.len);
+	          "stepped over", be->name, l.u.urgents, l.len);
 	cr_assert_eq(l.bad, 0, "[%s] %d in-band bytes wrong", be->name, l.bad);
-	cr_assert_eq(l.urgents, 1, "[%s] %d urgent bytes", be->name, l.urgents);
-	cr_assert_eq(l.byte, 'L', "urgent byte %#x", l.byte);
-	cr_assert(l.at_mark, "the urgent byte not at the mark");
+	cr_assert_eq(l.u.urgents, 1, "[%s] %d urgent bytes", be->name, l.u.urgents);
+	cr_assert_eq(l.u.byte, 'L', "urgent byte %#x", l.u.byte);
+	cr_assert(l.u.at_mark, "the urgent byte not at the mark");
 	sio_stream_close(s);
 	t_run_nowait(loop, 2);
 	close(l.client);
