@@ -633,6 +633,13 @@ late_raiser_main(void *arg)
 
 SIO_BACKEND_TEST(signal, watcher_keeps_default_running)
 {
+	/* Valgrind 3.19 hands ppoll() a sigmask copy of its own; a signal
+	 * sent from another thread during that call made it report that copy
+	 * (in valgrind's own "core" arena) as unaddressable and return EFAULT:
+	 * once in CI, on rtsig.  Its bug, not ours: the test runs natively and
+	 * under ASan. */
+	if (t_under_valgrind())
+		cr_skip_test("valgrind's ppoll(sigmask) races a cross-thread signal");
 	sio_loop *loop = t_loop_new(be->name);
 	struct seen w = { .stop = 1 };
 	struct late l;
