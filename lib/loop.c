@@ -110,7 +110,9 @@ sio_loop_new(const char *backend)
 		return NULL;
 	loop->pipe_rd = loop->pipe_wr = -1;
 	loop->wake_slot = -1;
+	loop->pid = getpid();
 	loop->owner_tid = sio__gettid();
+	loop->owner_serial = sio__thread_serial();
 	atomic_init(&loop->stop_flag, 0);
 	atomic_init(&loop->async_flag, 0);
 	sigemptyset(&loop->runtime_sigs);
@@ -137,7 +139,9 @@ sio_loop_free(sio_loop *loop)
 {
 	if (loop == NULL)
 		return;
-	sio__registry_free(loop);
+	/* In a child that never called sio_loop_fork(), the fds' owner and
+	 * O_ASYNC are the parent's, which still serves them. */
+	sio__registry_free(loop, loop->pid == getpid());
 	sio__sigwatch_free(loop);
 	sio__timers_free(loop);
 	sio__async_free_all(loop);
@@ -261,6 +265,26 @@ loop_dispatch(sio_loop *loop)
 	return ran;
 }
 
+/* The wait failed after reporting some fds: nothing is dispatched, but
+ * the list must not keep them, since a watcher stopped before the next run
+ * is freed at once.  Readiness taken from a signal is not lost: the fds
+ * are looked at again by the next wait. */
+static void
+loop_unpend(sio_loop *loop)
+{
+	for (size_t i = 0; i < loop->pending.n; i++) {
+		struct sio_io *w = loop->pending.v[i];
+		w->pending = 0;
+		w->revents = 0;
+		if (w->state == SIO__IO_ACTIVE)
+			sio__recheck_add(loop, w->fd);
+		else if (w->state == SIO__IO_DEAD && w->notify_dead)
+			loop->rescan = 1;   /* its last call is owed: the
+			                       next poll finds it closed again */
+	}
+	loop->pending.n = 0;
+}
+
 /* Free what was stopped during the iteration. */
 static void
 loop_reap(sio_loop *loop)
@@ -314,8 +338,13 @@ loop_iterate(sio_loop *loop, int mode)
 	sio__time_update(loop);
 	size_t ran = sio__timers_run(loop);
 	int timeout = ran > 0 && mode == SIO_RUN_ONCE ? 0 : loop_timeout(loop, mode);
-	if (loop->backend->wait(loop, timeout) < 0)
+	if (loop->backend->wait(loop, timeout) < 0) {
+		int saved = errno;
+		loop_unpend(loop);
+		loop_reap(loop);
+		errno = saved;
 		return -1;
+	}
 	sio__time_update(loop);
 	ran += loop_dispatch(loop);
 	ran += sio__sigwatch_dispatch(loop);
@@ -372,7 +401,10 @@ int
 sio_loop_fork(sio_loop *loop)
 {
 	int rd, wr;
-	if (loop == NULL || loop->running) {
+	/* A run in progress is the parent's when the child forked from one
+	 * of its callbacks: the child may take the loop over (and go on with
+	 * that run) or free it. */
+	if (loop == NULL || (loop->running && loop->pid == getpid())) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -383,12 +415,19 @@ sio_loop_fork(sio_loop *loop)
 	int old_rd = loop->pipe_rd, old_wr = loop->pipe_wr;
 	loop->pipe_rd = rd;
 	loop->pipe_wr = wr;
+	loop->pid = getpid();
 	loop->owner_tid = sio__gettid();
+	loop->owner_serial = sio__thread_serial();
 	sio__signals_fork(loop);        /* the handler writes to the new pipe */
 	sio__selfpipe_close(&old_rd, &old_wr);
 	atomic_store(&loop->async_flag, 0);
 	loop->rescan = 1;       /* what happened around the fork is unknown */
 	if (loop->backend->fork != NULL && loop->backend->fork(loop) < 0)
+		return -1;
+	/* Going on with the inherited run: fork() gave the child the mask
+	 * the application had, and the run wants its signals blocked. */
+	if (loop->running && loop->backend->enter != NULL &&
+	    loop->backend->enter(loop) < 0)
 		return -1;
 	return 0;
 }

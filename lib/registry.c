@@ -177,9 +177,10 @@ sio__recheck_new(sio_loop *loop, int fd)
 		loop->recheck_new = 1;
 }
 
-/* Stop and free every watcher: sio_loop_free(). */
+/* Stop and free every watcher: sio_loop_free().  `disarm` 0: leave the
+ * fds as they are (a child's copy of a loop whose fds the parent serves). */
 void
-sio__registry_free(sio_loop *loop)
+sio__registry_free(sio_loop *loop, int disarm)
 {
 	for (int fd = 0; fd < loop->nslots; fd++) {
 		struct sio__fdslot *slot = &loop->slots[fd];
@@ -188,7 +189,7 @@ sio__registry_free(sio_loop *loop)
 			slot->head = w->next;
 			free(w);
 		}
-		if (slot->armed)
+		if (slot->armed && disarm)
 			(void)loop->backend->arm(loop, fd, slot->armed, 0);
 		slot->armed = 0;
 	}

@@ -382,14 +382,17 @@ sleep_checking(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms)
 		return -1;
 	struct pollfd *v = sd->check.v;
 	nfds_t nv = (nfds_t)sd->check.n;
+	sigset_t mask;
+	if (sio__signals_sleep_mask(loop, &mask) < 0)
+		return -1;
 	loop->stats.sleeps++;
 	int n;
 #ifdef HAVE_PPOLL
 	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
-	n = ppoll(v, nv, timeout_ms < 0 ? NULL : &ts, &loop->sleep_mask);
+	n = ppoll(v, nv, timeout_ms < 0 ? NULL : &ts, &mask);
 #else
 	sigset_t busy;
-	pthread_sigmask(SIG_SETMASK, &loop->sleep_mask, &busy);
+	pthread_sigmask(SIG_SETMASK, &mask, &busy);
 	n = poll(v, nv, timeout_ms);
 	int saved = errno;
 	pthread_sigmask(SIG_SETMASK, &busy, NULL);
@@ -416,15 +419,29 @@ sleep_checking(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms)
 /* One queued signal, as a record: the reason codes POLL_IN..POLL_HUP mean
  * the kernel filled in fd and band; anything else (plain SIGIO, a kill(2))
  * names no fd. */
-static void
-note(sio_loop *loop, int signo, int code, int fd, long band)
+static struct sio__sigrec
+record(int signo, int code, int fd, long band)
 {
 	struct sio__sigrec rec = { signo, -1, 0 };
 	if (code >= POLL_IN && code <= POLL_HUP) {
 		rec.fd = fd;
 		rec.band = band;
 	}
-	sio__loop_note_signal(loop, &rec);
+	return rec;
+}
+
+/* Records drained from the thread's queue.  The queue is the thread's, not
+ * the loop's: when another loop of the process is run by the same thread
+ * (nested in a callback, or in turn), what this loop took may be that
+ * loop's news, and is passed on to it through its self-pipe. */
+static void
+note_batch(sio_loop *loop, const struct sio__sigrec *recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sio__loop_note_signal(loop, &recs[i]);
+	if (n > 0 && sio__signals_siblings(loop))
+		for (size_t i = 0; i < n; i++)
+			sio__signals_forward(loop, &recs[i]);
 }
 
 #ifdef SIO__HAVE_SIGNALFD
@@ -434,6 +451,7 @@ static int
 drain_signalfd(sio_loop *loop, struct sio__sigdrive *sd)
 {
 	struct signalfd_siginfo si[64];
+	struct sio__sigrec recs[64];
 	for (;;) {
 		ssize_t n = read(sd->sfd, si, sizeof si);
 		if (n < 0 && errno == EINTR)
@@ -442,8 +460,9 @@ drain_signalfd(sio_loop *loop, struct sio__sigdrive *sd)
 			return errno == EAGAIN ? 0 : -1;
 		size_t k = (size_t)n / sizeof si[0];
 		for (size_t i = 0; i < k; i++)
-			note(loop, (int)si[i].ssi_signo, si[i].ssi_code,
-			     (int)si[i].ssi_fd, (long)si[i].ssi_band);
+			recs[i] = record((int)si[i].ssi_signo, si[i].ssi_code,
+			                 (int)si[i].ssi_fd, (long)si[i].ssi_band);
+		note_batch(loop, recs, k);
 		if (k < sizeof si / sizeof si[0])
 			return 0;
 	}
@@ -464,7 +483,9 @@ drain_sigtimedwait(sio_loop *loop, struct sio__sigdrive *sd)
 			continue;
 		if (signo < 0)
 			return errno == EAGAIN ? 0 : -1;
-		note(loop, signo, si.si_code, si.si_fd, si.si_band);
+		struct sio__sigrec rec = record(signo, si.si_code, si.si_fd,
+		                                si.si_band);
+		note_batch(loop, &rec, 1);
 	}
 #else
 	/* Neither: the signals stay pending until the loop sleeps with them
@@ -550,10 +571,14 @@ sio__sd_close(sio_loop *loop, struct sio__sigdrive *sd)
  * callback ran, for level-triggered delivery) waits one iteration, never
  * two, so no fd starves.  That halves the poll() calls of a busy loop.
  * Newly wanted events are never deferred (see sio__recheck_new()). */
+static void adopt(sio_loop *loop, struct sio__sigdrive *sd);
+
 int
 sio__sd_wait(sio_loop *loop, int timeout_ms)
 {
 	struct sio__sigdrive *sd = loop->bstate;
+	if (loop->forked)
+		adopt(loop, sd);
 	if (drain(loop, sd) < 0)
 		return -1;
 	if (loop->pending.n > 0 && !loop->rescan && !loop->recheck_new &&
@@ -581,8 +606,9 @@ sio__sd_wait(sio_loop *loop, int timeout_ms)
 	return 0;
 }
 
-/* The first run in a forked child: take the descriptions the child's loop
- * still watches (owner, signal, O_ASYNC). */
+/* The first iteration in a forked child after sio_loop_fork(): take the
+ * descriptions the child's loop still watches (owner, signal, O_ASYNC).
+ * Not before: what the child stopped until then stays the parent's. */
 static void
 adopt(sio_loop *loop, struct sio__sigdrive *sd)
 {
@@ -598,25 +624,31 @@ adopt(sio_loop *loop, struct sio__sigdrive *sd)
 }
 
 /* A run begins: if another thread than before runs the loop, make it the
- * owner of every fd so that signals follow it; block the signals. */
+ * owner of every fd so that signals follow it; block the signals.  A
+ * thread is told by its serial as well as its id: a new thread may get a
+ * dead one's id, and the fds owned by the dead thread signal nobody. */
 int
 sio__sd_enter(sio_loop *loop)
 {
 	struct sio__sigdrive *sd = loop->bstate;
 	pid_t tid = sio__gettid();
-	if (tid != loop->owner_tid) {
+	uint64_t serial = sio__thread_serial();
+	if (tid != loop->owner_tid || serial != loop->owner_serial) {
 		loop->owner_tid = tid;
+		loop->owner_serial = serial;
 		if (!sd->by_process)
 			sio__signals_set_tid(loop, tid);
+		/* Inherited descriptions are the parent's until adopted. */
 		for (size_t i = 0; i < sd->async.n; i++)
-			(void)set_owner(loop, sd, sd->async.v[i].fd, tid);
-		for (size_t i = 1; i < sd->fb.n; i++)
-			if (!sio__slot(loop, sd->fb.v[i].fd)->nosig)
+			if (!sio__slot(loop, sd->async.v[i].fd)->inherited)
+				(void)set_owner(loop, sd, sd->async.v[i].fd, tid);
+		for (size_t i = 1; i < sd->fb.n; i++) {
+			struct sio__fdslot *slot = sio__slot(loop, sd->fb.v[i].fd);
+			if (!slot->nosig && !slot->inherited)
 				(void)set_owner(loop, sd, sd->fb.v[i].fd, tid);
+		}
 		loop->rescan = 1;       /* signals may have gone to the old one */
 	}
-	if (loop->forked)
-		adopt(loop, sd);
 	return sio__signals_block(loop);
 }
 

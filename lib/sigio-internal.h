@@ -200,10 +200,12 @@ struct sio_loop {
 	                                   reports to this loop */
 	sigset_t runtime_sigs;          /* those the backend consumes (blocked
 	                                   while running) */
-	sigset_t saved_mask;            /* caller's mask during a run */
-	sigset_t sleep_mask;            /* mask while sleeping (runtime
-	                                   signals unblocked) */
+	sigset_t run_blocked;           /* those this run blocked (the caller
+	                                   had not): unblocked when it ends */
+	pid_t pid;                      /* the process the loop is in: another
+	                                   one is a child that inherited it */
 	pid_t owner_tid;                /* thread that gets this loop's signals */
+	uint64_t owner_serial;          /* ... and its sio__thread_serial() */
 	int rtsig_signo;                /* rtsig backend: its signal, else 0 */
 
 	struct sio_stats stats;
@@ -219,7 +221,7 @@ void sio__recheck_new(sio_loop *loop, int fd);
 int sio__pvec_push(struct sio__pvec *v, struct sio_io *p);
 int sio__ivec_push(struct sio__ivec *v, int x);
 unsigned sio__slot_events(const struct sio__fdslot *slot);
-void sio__registry_free(sio_loop *loop);
+void sio__registry_free(sio_loop *loop, int disarm);
 unsigned sio__revents_from_poll(short pevents);
 short sio__poll_from_events(unsigned events);
 
@@ -237,6 +239,10 @@ void sio__signals_unwant(sio_loop *loop, int signo);
 int sio__signals_overflowed(sio_loop *loop);   /* pipe-full flag, cleared */
 int sio__signals_block(sio_loop *loop);        /* at run start */
 void sio__signals_restore(sio_loop *loop);     /* at run end */
+int sio__signals_sleep_mask(const sio_loop *loop, sigset_t *mask);
+int sio__signals_siblings(const sio_loop *loop); /* loops share the thread */
+void sio__signals_forward(sio_loop *loop, const struct sio__sigrec *rec);
+uint64_t sio__thread_serial(void);             /* never reused, unlike tids */
 int sio__signals_take(sio_loop *loop, int signo); /* consume one pending */
 pid_t sio__gettid(void);
 void sio__signals_set_tid(sio_loop *loop, pid_t tid); /* loop moved thread */

@@ -35,6 +35,9 @@
 
 struct wake_slot {
 	atomic_int wfd;                  /* self-pipe write end, -1 if none */
+	atomic_int pid;                  /* the process whose pipe wfd is: a
+	                                    forked child that did not call
+	                                    sio_loop_fork() never writes it */
 	atomic_int busy;                 /* handlers using wfd right now */
 	atomic_int overflow;             /* a write found the pipe full */
 	atomic_uint_least64_t caught;    /* bit signo-1: watched signals caught
@@ -52,9 +55,15 @@ static int sig_users[NSIG_TRACKED];      /* loops wanting each signal */
 enum { SIG_KIND_NONE, SIG_KIND_FD, SIG_KIND_WATCH };
 static int sig_kind[NSIG_TRACKED];       /* what the users take it for */
 static struct sigaction sig_saved[NSIG_TRACKED];
+static atomic_int handler_pid[NSIG_TRACKED];  /* the process that installed
+                                    the handler for each signal (or took
+                                    it over with sio_loop_fork()) */
 static int rtsig_chosen;                 /* the rtsig backends' signal, or 0 */
 static int rtsig_users;                  /* loops using it */
 static int rtsig_wanted;                 /* set by sio_rtsig_set(), or 0 */
+
+static pthread_once_t at_fork_once = PTHREAD_ONCE_INIT;
+static void at_fork_install(void);
 
 static uint64_t
 sigbit(int signo)
@@ -62,15 +71,17 @@ sigbit(int signo)
 	return (uint64_t)1 << (signo - 1);
 }
 
-/* Write `rec` to every slot that wants it; with `tid`, only to the slots
- * whose fds signal that thread (or any thread).  Returns how many. */
+/* Write `rec` to every slot of process `self` that wants it, but `skip`
+ * (-1: none); with `tid`, only to the slots whose fds signal that thread
+ * (or any thread).  Returns how many. */
 static int
-post(const struct sio__sigrec *rec, pid_t tid)
+post(const struct sio__sigrec *rec, pid_t self, pid_t tid, int skip)
 {
 	int high = atomic_load(&wake_high), posted = 0;
 	for (int i = 0; i < high; i++) {
 		struct wake_slot *s = &wake_table[i];
-		if (!(atomic_load(&s->wants) & sigbit(rec->signo)))
+		if (i == skip || !(atomic_load(&s->wants) & sigbit(rec->signo)) ||
+		    atomic_load(&s->pid) != self)
 			continue;
 		int stid = atomic_load(&s->tid);
 		if (tid != 0 && stid != 0 && stid != tid)
@@ -90,6 +101,27 @@ post(const struct sio__sigrec *rec, pid_t tid)
 	return posted;
 }
 
+/* The signal reached a process that inherited the handler through fork()
+ * but never took a loop over with sio_loop_fork(): sigio is not this
+ * process's, so the signal gets the disposition the application had
+ * before the runtime took it, now and from now on.  sigaction() and
+ * raise() are async-signal-safe; the signal stays blocked until this
+ * handler returns, so a default action happens then. */
+static void
+pass_on(int signo, siginfo_t *info, void *uctx)
+{
+	const struct sigaction *old = &sig_saved[signo];
+	(void)sigaction(signo, old, NULL);
+	if (old->sa_flags & SA_SIGINFO) {
+		if (old->sa_sigaction != NULL)
+			old->sa_sigaction(signo, info, uctx);
+	} else if (old->sa_handler == SIG_DFL) {
+		(void)raise(signo);
+	} else if (old->sa_handler != SIG_IGN) {
+		old->sa_handler(signo);
+	}
+}
+
 /* The handler: one record into the self-pipe of each loop it concerns.
  * Only write(2), a gettid system call and atomics; errno preserved.  A
  * readiness signal was sent to the thread that owns the fd, so it goes to
@@ -98,8 +130,13 @@ post(const struct sio__sigrec *rec, pid_t tid)
 static void
 sio_signal_handler(int signo, siginfo_t *info, void *uctx)
 {
-	(void)uctx;
 	int saved = errno;
+	pid_t self = getpid();
+	if (atomic_load(&handler_pid[signo]) != self) {
+		pass_on(signo, info, uctx);
+		errno = saved;
+		return;
+	}
 	struct sio__sigrec rec = { signo, -1, 0 };
 	int is_fd_sig = (atomic_load(&fd_sigs) & sigbit(signo)) != 0;
 	if (is_fd_sig && info != NULL && info->si_code >= POLL_IN &&
@@ -107,14 +144,15 @@ sio_signal_handler(int signo, siginfo_t *info, void *uctx)
 		rec.fd = info->si_fd;
 		rec.band = info->si_band;
 	}
-	if (!is_fd_sig || post(&rec, sio__gettid()) == 0)
-		(void)post(&rec, 0);
+	if (!is_fd_sig || post(&rec, self, sio__gettid(), -1) == 0)
+		(void)post(&rec, self, 0, -1);
 	errno = saved;
 }
 
 int
 sio__signals_register(sio_loop *loop)
 {
+	(void)pthread_once(&at_fork_once, at_fork_install);
 	pthread_mutex_lock(&sig_lock);
 	int i;
 	for (i = 0; i < SIO_MAX_LOOPS && wake_table[i].claimed; i++)
@@ -130,6 +168,7 @@ sio__signals_register(sio_loop *loop)
 	atomic_store(&s->overflow, 0);
 	atomic_store(&s->caught, 0);
 	atomic_store(&s->tid, (int)loop->owner_tid);
+	atomic_store(&s->pid, (int)loop->pid);
 	atomic_store(&s->wfd, loop->pipe_wr);
 	if (i >= atomic_load(&wake_high))
 		atomic_store(&wake_high, i + 1);
@@ -154,6 +193,39 @@ sio__signals_unregister(sio_loop *loop)
 	loop->wake_slot = -1;
 }
 
+/* Another loop of this process hears of signals sent to the thread that
+ * runs `loop`.  Its readiness signals are then shared: whichever loop of
+ * the thread drains the queue takes them all, and must pass on what it
+ * took (sio__signals_forward()). */
+int
+sio__signals_siblings(const sio_loop *loop)
+{
+	int high = atomic_load(&wake_high);
+	int self = (int)loop->pid;
+	int tid = atomic_load(&wake_table[loop->wake_slot].tid);
+	for (int i = 0; i < high; i++) {
+		struct wake_slot *s = &wake_table[i];
+		if (i == loop->wake_slot || atomic_load(&s->pid) != self ||
+		    !(atomic_load(&s->wants) & atomic_load(&fd_sigs)))
+			continue;
+		int stid = atomic_load(&s->tid);
+		if (tid == 0 || stid == 0 || stid == tid)
+			return 1;
+	}
+	return 0;
+}
+
+/* A readiness signal drained synchronously by `loop`, which may concern
+ * another loop run by the same thread (nested in a callback, or run in
+ * turn): a record in the self-pipe of every such loop that wants it, as
+ * the handler would have written. */
+void
+sio__signals_forward(sio_loop *loop, const struct sio__sigrec *rec)
+{
+	(void)post(rec, loop->pid, atomic_load(&wake_table[loop->wake_slot].tid),
+	           loop->wake_slot);
+}
+
 void
 sio__signals_set_tid(sio_loop *loop, pid_t tid)
 {
@@ -170,6 +242,17 @@ signal_is_free(int signo)
 	return !(old.sa_flags & SA_SIGINFO) &&
 	       (old.sa_handler == SIG_DFL || old.sa_handler == SIG_IGN);
 }
+
+/* The runtime's handler is still the disposition of `signo`. */
+static int
+handler_is_ours(int signo)
+{
+	struct sigaction cur;
+	return sigaction(signo, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+	       cur.sa_sigaction == sio_signal_handler;
+}
+
+static void block_more(sio_loop *loop, int signo);
 
 /* Have the handler report `signo` to this loop.  `fd_sig`: a readiness
  * signal of the runtime's own, sent to the thread that owns the fd, blocked
@@ -212,6 +295,7 @@ sio__signals_want(sio_loop *loop, int signo, int fd_sig, int polite)
 			return -1;
 		}
 		sig_kind[signo] = kind;
+		atomic_store(&handler_pid[signo], (int)getpid());
 		if (fd_sig)
 			atomic_fetch_or(&fd_sigs, sigbit(signo));
 	}
@@ -221,13 +305,8 @@ sio__signals_want(sio_loop *loop, int signo, int fd_sig, int polite)
 	atomic_fetch_or(&wake_table[loop->wake_slot].wants, sigbit(signo));
 	if (fd_sig) {
 		sigaddset(&loop->runtime_sigs, signo);
-		if (loop->running) {    /* an fd signal added mid-run */
-			sigset_t one;
-			sigemptyset(&one);
-			sigaddset(&one, signo);
-			pthread_sigmask(SIG_BLOCK, &one, NULL);
-			sigdelset(&loop->sleep_mask, signo);
-		}
+		if (loop->running)      /* an fd signal added mid-run */
+			block_more(loop, signo);
 	}
 	return 0;
 }
@@ -242,14 +321,19 @@ sio__signals_unwant(sio_loop *loop, int signo)
 	atomic_fetch_and(&wake_table[loop->wake_slot].wants, ~sigbit(signo));
 	pthread_mutex_lock(&sig_lock);
 	if (--sig_users[signo] == 0) {
-		/* Ignoring a signal discards its pending instances: none
-		 * queued for us may reach a default action that kills. */
-		struct sigaction ign;
-		memset(&ign, 0, sizeof ign);
-		ign.sa_handler = SIG_IGN;
-		sigemptyset(&ign.sa_mask);
-		(void)sigaction(signo, &ign, NULL);
-		(void)sigaction(signo, &sig_saved[signo], NULL);
+		if (handler_is_ours(signo)) {
+			/* Ignoring a signal discards its pending instances:
+			 * none queued for us may reach a default action that
+			 * kills. */
+			struct sigaction ign;
+			memset(&ign, 0, sizeof ign);
+			ign.sa_handler = SIG_IGN;
+			sigemptyset(&ign.sa_mask);
+			(void)sigaction(signo, &ign, NULL);
+			(void)sigaction(signo, &sig_saved[signo], NULL);
+		}
+		/* else the application installed a handler of its own since:
+		 * it is the application's now, and stays. */
 		atomic_fetch_and(&fd_sigs, ~sigbit(signo));
 		sig_kind[signo] = SIG_KIND_NONE;
 	}
@@ -276,27 +360,73 @@ sio__signals_overflowed(sio_loop *loop)
 	return atomic_exchange(&wake_table[loop->wake_slot].overflow, 0);
 }
 
-/* Block the runtime's signals in this thread for the run; compute the mask
- * to sleep with (the caller's, with them unblocked). */
+/* The runtime's signals that the runs in progress in this thread blocked
+ * and the application had not: what a child forked from a callback must
+ * get back (see at_fork_child()). */
+static _Thread_local sigset_t thread_blocked;
+
+/* Block the runtime's signals in this thread for the run.  Only those the
+ * application had not blocked itself are recorded, and only they are
+ * unblocked again at the end: the application's own changes to its mask,
+ * made before the run or by a callback, are kept. */
 int
 sio__signals_block(sio_loop *loop)
 {
-	int err = pthread_sigmask(SIG_BLOCK, &loop->runtime_sigs, &loop->saved_mask);
+	sigset_t before;
+	int err = pthread_sigmask(SIG_BLOCK, &loop->runtime_sigs, &before);
 	if (err != 0) {
 		errno = err;
 		return -1;
 	}
-	loop->sleep_mask = loop->saved_mask;
+	sigemptyset(&loop->run_blocked);
 	for (int s = 1; s < NSIG_TRACKED; s++)
-		if (sigismember(&loop->runtime_sigs, s))
-			sigdelset(&loop->sleep_mask, s);
+		if (sigismember(&loop->runtime_sigs, s) && !sigismember(&before, s)) {
+			sigaddset(&loop->run_blocked, s);
+			sigaddset(&thread_blocked, s);
+		}
 	return 0;
+}
+
+/* An fd signal wanted while the loop runs: blocked from now on. */
+static void
+block_more(sio_loop *loop, int signo)
+{
+	sigset_t one, before;
+	sigemptyset(&one);
+	sigaddset(&one, signo);
+	if (pthread_sigmask(SIG_BLOCK, &one, &before) == 0 &&
+	    !sigismember(&before, signo)) {
+		sigaddset(&loop->run_blocked, signo);
+		sigaddset(&thread_blocked, signo);
+	}
 }
 
 void
 sio__signals_restore(sio_loop *loop)
 {
-	(void)pthread_sigmask(SIG_SETMASK, &loop->saved_mask, NULL);
+	(void)pthread_sigmask(SIG_UNBLOCK, &loop->run_blocked, NULL);
+	for (int s = 1; s < NSIG_TRACKED; s++)
+		if (sigismember(&loop->run_blocked, s))
+			sigdelset(&thread_blocked, s);
+	sigemptyset(&loop->run_blocked);
+}
+
+/* The mask to sleep with: the thread's mask as it is now (a callback may
+ * have changed it), with the runtime's signals unblocked so that one
+ * arriving runs the handler, whose record wakes the sleep.  One system
+ * call, paid only when the loop is about to sleep. */
+int
+sio__signals_sleep_mask(const sio_loop *loop, sigset_t *mask)
+{
+	int err = pthread_sigmask(SIG_BLOCK, NULL, mask);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	for (int s = 1; s < NSIG_TRACKED; s++)
+		if (sigismember(&loop->runtime_sigs, s))
+			sigdelset(mask, s);
+	return 0;
 }
 
 /* Consume one pending (blocked) instance of `signo` without running the
@@ -561,14 +691,83 @@ sio__sigwatch_free(sio_loop *loop)
 }
 
 /* sio_loop_fork(): the handler must write into the child's new pipe and
- * treat the child's thread as the owner. */
+ * treat the child's thread as the owner, and the signals the loop wants
+ * are the runtime's in this process again (in a child that received one
+ * before the call, pass_on() gave it back its old disposition). */
 void
 sio__signals_fork(sio_loop *loop)
 {
 	struct wake_slot *s = &wake_table[loop->wake_slot];
 	atomic_store(&s->wfd, loop->pipe_wr);
+	atomic_store(&s->pid, (int)loop->pid);
 	if (atomic_load(&s->tid) != 0)
 		atomic_store(&s->tid, (int)loop->owner_tid);
 	atomic_store(&s->overflow, 0);
 	atomic_store(&s->caught, 0);
+	pthread_mutex_lock(&sig_lock);
+	for (int signo = 1; signo < NSIG_TRACKED; signo++) {
+		if (!(loop->wanted & sigbit(signo)) ||
+		    atomic_load(&handler_pid[signo]) == (int)loop->pid)
+			continue;
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_sigaction = sio_signal_handler;
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
+		sigfillset(&sa.sa_mask);
+		if (sigaction(signo, &sa, NULL) == 0)
+			atomic_store(&handler_pid[signo], (int)loop->pid);
+	}
+	pthread_mutex_unlock(&sig_lock);
+}
+
+/* ---- fork() without sio_loop_fork() ------------------------------------------
+ *
+ * Whatever the application does after fork(), the child must not inherit
+ * a lock held by another thread of the parent, a handler marked busy for
+ * good, or the runtime's signals blocked by a run it forked from: a child
+ * that execs would keep them blocked (SIGURG and the real-time signal
+ * included), and nothing would tell its author why. */
+
+static void
+at_fork_prepare(void)
+{
+	pthread_mutex_lock(&sig_lock);
+}
+
+static void
+at_fork_parent(void)
+{
+	pthread_mutex_unlock(&sig_lock);
+}
+
+static void
+at_fork_child(void)
+{
+	pthread_mutex_unlock(&sig_lock);
+	/* The threads whose handlers were mid-write are not in the child. */
+	for (int i = 0; i < SIO_MAX_LOOPS; i++)
+		atomic_store(&wake_table[i].busy, 0);
+	(void)pthread_sigmask(SIG_UNBLOCK, &thread_blocked, NULL);
+	sigemptyset(&thread_blocked);
+}
+
+static void
+at_fork_install(void)
+{
+	(void)pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
+}
+
+/* ---- thread identity ------------------------------------------------------------ */
+
+/* A number no other thread of the process ever had: kernel thread ids are
+ * reused once their thread is gone (pid_max is often 32768), and a loop
+ * run by a new thread with a dead one's id must still re-point its fds. */
+uint64_t
+sio__thread_serial(void)
+{
+	static atomic_uint_least64_t last;
+	static _Thread_local uint64_t serial;
+	if (serial == 0)
+		serial = atomic_fetch_add(&last, 1) + 1;
+	return serial;
 }
