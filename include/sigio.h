@@ -121,17 +121,35 @@ int sio_version_number(void);
  * disposition when the last such loop is freed.  While sio_loop_run() works
  * these signals are blocked in the running thread and consumed
  * synchronously (in batches from a signalfd, or with sigtimedwait() when
- * none can be made); they are unblocked only while the loop sleeps, and
- * the caller's signal mask is restored when sio_loop_run() returns.  Each
- * fd's signals go to the thread that runs the loop (F_SETOWN_EX with
+ * none can be made); they are unblocked only while the loop sleeps.  The
+ * run changes only those signals: when sio_loop_run() returns it unblocks
+ * just what it blocked, and the mask the loop sleeps with is the thread's
+ * mask of the moment, so a signal the application (or a callback) blocks
+ * stays blocked.  A child forked from a callback starts with the
+ * application's mask, none of the runtime's signals blocked behind its
+ * back (a pthread_atfork() handler), and so does a program it execs.
+ * Each fd's signals go to the thread that runs the loop (F_SETOWN_EX with
  * F_OWNER_TID on Linux), so one loop per thread works without the
  * application touching its signal masks, and threads that run no loop are
- * not interrupted.
+ * not interrupted.  Two loops run by one thread (one nested in a callback
+ * of the other, or in turn) share the thread's signals: what one drains
+ * for the other is passed on to it through its self-pipe.
+ *
+ * These signals are the runtime's while a loop uses them.  A handler the
+ * application installs for one of them afterwards takes its readiness
+ * signals away (the loop's watchers are then told only by the next poll,
+ * if ever): don't.  sio_loop_free() leaves such a handler in place rather
+ * than restoring the disposition it had saved.  In a forked child that
+ * does not call sio_loop_fork(), the runtime's handler is not the
+ * runtime's any more: a signal it catches there gets the disposition the
+ * application had before the runtime took it (its handler runs, or the
+ * default action), from then on, and never reaches the parent's loop.
  *
  * Returns the loop, or NULL with errno: EINVAL for an unknown backend name,
  * ENOSYS for a backend this build or platform lacks, ENOMEM, EMFILE or
  * ENFILE when the self-pipe cannot be made, EAGAIN when SIO_MAX_LOOPS loops
- * already exist.
+ * already exist, ERANGE for "select" when the self-pipe's fd is not below
+ * FD_SETSIZE.
  */
 sio_loop *sio_loop_new(const char *backend);
 
@@ -144,6 +162,13 @@ sio_loop *sio_loop_new(const char *backend);
  * self-pipe closed, and signal dispositions restored if this was the last
  * loop that needed them.  Must not be called from a callback of that loop or
  * while another thread runs it.  NULL is ignored.
+ *
+ * In a child process that inherited the loop through fork() and did not
+ * call sio_loop_fork(), it frees the child's copy and leaves the fds'
+ * owner and O_ASYNC as they are: they are the parent's, which still
+ * serves them.  There it may also be called from a callback of a run the
+ * child inherited (it forked from that callback), provided the child then
+ * never returns into that run: it execs or exits.
  */
 void sio_loop_free(sio_loop *loop);
 
@@ -226,7 +251,11 @@ int sio_rtsig_get(void);
  * sio_io_start - watch `fd` for `events` (SIO_READ and/or SIO_WRITE, with
  * SIO_EDGE optionally) and call `cb(io, fd, revents, arg)` when it is ready.
  *
- * The fd is put in O_NONBLOCK.  On the sigio and rtsig backends it is also
+ * The fd is put in O_NONBLOCK.  Change its flags afterwards only by adding
+ * to or removing from what F_GETFL gives (fcntl(fd, F_SETFL,
+ * fcntl(fd, F_GETFL) | flag)): a bare F_SETFL value clears the O_ASYNC
+ * the loop set, and the watcher goes deaf on the sigio and rtsig backends.
+ * On the sigio and rtsig backends it is also
  * given an owner (F_SETOWN_EX naming the loop's thread on Linux, F_SETOWN
  * with the process id elsewhere), a signal (F_SETSIG: 0 for sigio, the
  * real-time signal for rtsig) and O_ASYNC; an fd that cannot signal (a
@@ -403,20 +432,30 @@ void sio_async_free(sio_async *a);
 
 /*
  * sio_loop_fork - call in the child after fork(), for each loop the child
- * keeps using (or frees), before anything else on that loop.  It gives the
- * child's loop its own self-pipe.  On the signal-driven backends the fds the
- * loop watches still belong to the parent: an open file description (which
- * parent and child share) has one owner and one O_ASYNC flag.  The child's
- * next sio_loop_run() makes the child the owner of the descriptions its
- * loop still watches then; watchers stopped (or the loop freed) in the
- * child before that leave their description to the parent, flags and owner
- * untouched.  So: stop in the child what the parent keeps serving, then
- * run.  A description served by both processes signals only one: prefork
- * servers should give each process its own listener (SO_REUSEPORT).
+ * keeps using, before anything else on that loop.  It gives the child's
+ * loop its own self-pipe and makes the runtime's signals the child's.  On
+ * the signal-driven backends the fds the loop watches still belong to the
+ * parent: an open file description (which parent and child share) has one
+ * owner and one O_ASYNC flag.  The child's next loop iteration makes the
+ * child the owner of the descriptions its loop still watches then;
+ * watchers stopped (or the loop freed) in the child before that leave
+ * their description to the parent, flags and owner untouched.  So: stop in
+ * the child what the parent keeps serving, then run.  A description served
+ * by both processes signals only one: prefork servers should give each
+ * process its own listener (SO_REUSEPORT).
+ *
+ * A child forked from a callback is inside a run of the parent's: it may
+ * call sio_loop_fork() there, and that run then goes on in the child,
+ * served by the child's own pipe and signals (what was pending in the
+ * parent's iteration is still dispatched in the child's copy of it: stop
+ * first what the child does not keep).
  *
  * Without the call, the child's loop shares the parent's self-pipe (wake-ups
- * go to whichever process reads first) and is never signalled.
- * Returns 0, or -1 with errno (EINVAL for NULL, or why the pipe failed).
+ * go to whichever process reads first) and is never signalled; it can only
+ * be freed (see sio_loop_free()).
+ * Returns 0, or -1 with errno: EINVAL for NULL, or for a loop running in
+ * the calling process itself (not a child's inherited run); EMFILE, ENFILE
+ * or ERANGE (select) when the new pipe cannot be made.
  */
 int sio_loop_fork(sio_loop *loop);
 

@@ -1173,6 +1173,113 @@ SIG_BACKEND_TEST(fault, sleep_fails_reported_then_works)
 	t_loop_free(loop);
 }
 
+/* Issue 16, item 7: a wait fails after the signals drained before it had
+ * already made watchers pending (rtsig).  Nothing is dispatched, and the
+ * pending list keeps nothing: a watcher stopped before the next run is
+ * freed at once, and must never be called again (ASan: a use after free
+ * in the dispatch).  The readiness the drained signals carried is not
+ * lost: the other watchers still get their byte. */
+#define UNPEND_N 8
+
+struct unpend {
+	int sv[UNPEND_N][2];
+	sio_io *io[UNPEND_N];
+	int calls[UNPEND_N];
+	int extra[2];
+	sio_io *late;
+	int fault;
+	sio_loop *loop;
+};
+
+static void
+unpend_read(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	int *calls = arg;
+	char b[16];
+	(void)io;
+	(void)revents;
+	(*calls)++;
+	while (read(fd, b, sizeof b) > 0)
+		;
+}
+
+static bool
+unpend_rest_got(void *arg)
+{
+	struct unpend *u = arg;
+	for (int i = 1; i < UNPEND_N; i++)
+		if (u->calls[i] == 0)
+			return false;
+	return true;
+}
+
+static void
+unpend_nothing(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	(void)io; (void)fd; (void)revents; (void)arg;
+}
+
+/* Runs before the wait of its iteration, with the loop's signals blocked:
+ * the bytes it sends are queued as signals that the wait drains first.  A
+ * watcher started here makes that wait check at once, after the drain,
+ * rather than defer the check: the check is what fails. */
+static void
+unpend_timer(sio_timer *t, void *arg)
+{
+	struct unpend *u = arg;
+	(void)t;
+	for (int i = 0; i < UNPEND_N; i++)
+		t_write_all(u->sv[i][1], "d", 1);
+	u->late = sio_io_start(u->loop, u->extra[0], SIO_READ,
+	                       unpend_nothing, NULL);
+	u->fault = fault_arm(FAULT_WAITS, FAULT_ANY_FD, EINVAL, 1);
+}
+
+SIO_BACKEND_TEST(fault, failed_wait_leaves_nothing_pending)
+{
+	struct unpend u;
+	memset(&u, 0, sizeof u);
+	fault_setup();
+	sio_loop *loop = t_loop_new(be->name);
+	for (int i = 0; i < UNPEND_N; i++) {
+		t_socketpair(u.sv[i]);
+		u.io[i] = sio_io_start(loop, u.sv[i][0], SIO_READ, unpend_read,
+		                       &u.calls[i]);
+		cr_assert_not_null(u.io[i]);
+	}
+	t_run_nowait(loop, 2);          /* settled: nothing left to check */
+	t_socketpair(u.extra);
+	u.loop = loop;
+	sio_timer *t = sio_timer_start(loop, 0, 0, unpend_timer, &u);
+	cr_assert_not_null(t);
+	errno = 0;
+	int rc = sio_loop_run(loop, SIO_RUN_NOWAIT);
+	cr_assert_not_null(u.late);
+	/* select() may dispatch instead (it is not told how many fds the
+	 * process may have): what matters is what follows. */
+	if (rc < 0)
+		cr_assert_eq(errno, EINVAL, "errno %s", strerror(errno));
+	else
+		cr_assert(t_is(be, "select"), "[%s] the wait did not fail", be->name);
+	int before = u.calls[0];
+	sio_io_stop(u.io[0]);           /* outside a run: freed at once */
+	cr_assert(t_run_until(loop, unpend_rest_got, &u, 100), "readiness "
+	          "drained before the failed wait was lost");
+	cr_assert_eq(u.calls[0], before, "a watcher stopped after a failed "
+	             "wait was called");
+	for (int i = 1; i < UNPEND_N; i++)
+		sio_io_stop(u.io[i]);
+	sio_io_stop(u.late);
+	sio_timer_stop(t);
+	for (int i = 0; i < UNPEND_N; i++) {
+		close(u.sv[i][0]);
+		close(u.sv[i][1]);
+	}
+	close(u.extra[0]);
+	close(u.extra[1]);
+	t_loop_free(loop);
+}
+
 /* ---- fcntl: owner, signal, O_ASYNC refused ---------------------------------- */
 
 /* A watcher on sv[0] after `arm` armed its faults; a timer writes a byte

@@ -43,6 +43,10 @@ enum {
 	CHILD_PARENT_FLAG,      /* the parent's fd lost O_ASYNC */
 	CHILD_HANDLES,          /* a timer, async or signal callback missing */
 	CHILD_SETUP,            /* a system call of the test failed */
+	CHILD_ALIVE,            /* it survived a signal that kills by default */
+	CHILD_APP_HANDLER,      /* the application's own handler did not run */
+	CHILD_MASK,             /* it started with another signal mask */
+	CHILD_RETURNED,         /* the inherited run returned in the child */
 	CHILD_CODES
 };
 
@@ -61,6 +65,14 @@ static const char *const child_why[CHILD_CODES] = {
 	[CHILD_HANDLES] = "a timer, async or signal callback did not run in "
 	                  "the child",
 	[CHILD_SETUP] = "a system call of the test failed in the child",
+	[CHILD_ALIVE] = "the child survived a SIGTERM whose disposition was "
+	                "the default",
+	[CHILD_APP_HANDLER] = "the application's own handler did not run in "
+	                      "the child",
+	[CHILD_MASK] = "the child forked from a callback started with a "
+	               "signal mask other than the application's",
+	[CHILD_RETURNED] = "the inherited run returned in the child without "
+	                   "the child's watcher having run",
 };
 
 static pid_t
@@ -612,4 +624,228 @@ SIO_BACKEND_TEST(fork, child_handles_use_own_pipe)
 	sio_signal_stop(s);
 	sio_async_free(a);
 	t_loop_free(loop);
+}
+
+/* ---- a child that never touches the loop (issue 16, item 5) ---------------------- */
+
+static volatile sig_atomic_t app_usr2;
+
+static void
+app_usr2_handler(int signo)
+{
+	(void)signo;
+	app_usr2 = 1;
+}
+
+static void
+count_signal_cb(sio_signal *s, int signo, unsigned count, void *arg)
+{
+	(void)s; (void)signo;
+	*(unsigned *)arg += count;
+}
+
+/* The parent watches SIGTERM (its disposition was the default) and
+ * SIGUSR2 (the application had a handler of its own).  A child that never
+ * calls sio_loop_fork() is not the runtime's: its SIGUSR2 runs the
+ * application's handler, its SIGTERM kills it, and neither ever reaches
+ * the parent's loop through the self-pipe they share. */
+SIO_BACKEND_TEST(fork, child_without_fork_call_keeps_its_signals)
+{
+	struct sigaction sa = { .sa_handler = app_usr2_handler }, dfl = {
+		.sa_handler = SIG_DFL };
+	unsigned term = 0, usr2 = 0;
+	sio_loop *loop;
+	sio_signal *st, *su;
+	pid_t pid;
+	int status;
+
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&dfl.sa_mask);
+	cr_assert_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+	cr_assert_eq(sigaction(SIGTERM, &dfl, NULL), 0);
+	loop = t_loop_new(be->name);
+	st = sio_signal_start(loop, SIGTERM, count_signal_cb, &term);
+	su = sio_signal_start(loop, SIGUSR2, count_signal_cb, &usr2);
+	cr_assert(st != NULL && su != NULL, "sio_signal_start: %s",
+	          strerror(errno));
+	pid = fork();
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		raise(SIGUSR2);
+		if (!app_usr2)
+			_exit(CHILD_APP_HANDLER);
+		raise(SIGTERM);
+		_exit(CHILD_ALIVE);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
+	cr_assert(!WIFEXITED(status) || WEXITSTATUS(status) == 0,
+	          "[%s] the child failed (exit %d): %s", be->name,
+	          WEXITSTATUS(status), WEXITSTATUS(status) < CHILD_CODES ?
+	          child_why[WEXITSTATUS(status)] : "?");
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM,
+	          "[%s] the child did not die of its SIGTERM", be->name);
+	t_run_nowait(loop, 3);
+	cr_assert_eq(term + usr2, 0, "[%s] the child's signals ran the "
+	             "parent's watchers (SIGTERM %u, SIGUSR2 %u)", be->name,
+	             term, usr2);
+	cr_assert_eq(app_usr2, 0, "the parent's own handler ran");
+	/* The parent's watchers still hear the parent's signals. */
+	raise(SIGUSR2);
+	t_run_nowait(loop, 3);
+	cr_assert_eq(usr2, 1, "[%s] the parent's SIGUSR2 watcher ran %u "
+	             "times", be->name, usr2);
+	sio_signal_stop(st);
+	sio_signal_stop(su);
+	t_loop_free(loop);
+}
+
+/* ---- a child forked from a callback (issue 16, items 6 and 8) -------------------- */
+
+struct cb_fork {
+	sio_loop *loop;
+	const struct sio_test_backend *be;
+	int parent_fd;          /* the parent's watched socket */
+	sio_io *parent_io;      /* its watcher */
+	struct reader parent_r;
+	int own[2];             /* made by the child after fork() */
+	struct reader own_r;
+	sigset_t app_mask;      /* the mask the application ran the loop with */
+	int mode;               /* what the child does, below */
+	pid_t parent;
+	pid_t child;
+};
+
+enum { CB_FORK_TAKE_OVER, CB_FORK_FREE, CB_FORK_MASK };
+
+static void
+child_own_read(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct reader *r = arg;
+
+	reader_cb(io, fd, revents, r);
+	if (r->n > 0)
+		_exit(CHILD_OK);        /* the inherited run served the child */
+}
+
+static void
+child_own_write(sio_timer *t, void *arg)
+{
+	struct cb_fork *f = arg;
+
+	(void)t;
+	if (write(f->own[1], "c", 1) != 1)
+		_exit(CHILD_SETUP);
+}
+
+/* The callback that forks.  The child never returns into the parent's
+ * test code: it _exit()s from a callback, or the run's return is caught
+ * (CHILD_RETURNED). */
+static void
+fork_in_callback(sio_timer *t, void *arg)
+{
+	struct cb_fork *f = arg;
+	sigset_t cur;
+
+	(void)t;
+	f->child = fork();
+	if (f->child != 0) {
+		sio_loop_stop(f->loop);         /* the parent's run only */
+		return;
+	}
+	switch (f->mode) {
+	case CB_FORK_MASK:
+		if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0)
+			_exit(CHILD_SETUP);
+		for (int s = 1; s < 65; s++)
+			if (sigismember(&cur, s) != sigismember(&f->app_mask, s))
+				_exit(CHILD_MASK);
+		_exit(CHILD_OK);
+	case CB_FORK_FREE:
+		/* Before exec, say: the child wants none of the loop. */
+		sio_loop_free(f->loop);
+		_exit(CHILD_OK);
+	default:
+		break;
+	}
+	/* Take the loop over and go on with the inherited run: stop what the
+	 * parent keeps, serve a socket of the child's own. */
+	t_guard(f->loop, SIO_TEST_GUARD / 2);
+	if (sio_loop_fork(f->loop) != 0)
+		_exit(CHILD_FORK_CALL);
+	sio_io_stop(f->parent_io);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, f->own) != 0)
+		_exit(CHILD_SETUP);
+	if (sio_io_start(f->loop, f->own[0], SIO_READ, child_own_read,
+	                 &f->own_r) == NULL ||
+	    sio_timer_start(f->loop, 20, 0, child_own_write, f) == NULL)
+		_exit(CHILD_SETUP);
+}
+
+/* The parent: a watcher on a socket of its own, a timer that forks.  After
+ * the child is done, the parent's socket must still be the parent's
+ * (owner, O_ASYNC) and serve it. */
+static void
+fork_from_callback(const struct sio_test_backend *be, int mode)
+{
+	struct cb_fork f = { .be = be, .mode = mode, .parent = getpid() };
+	sigset_t usr1;
+	int p[2];
+	pid_t parent_tid = my_tid();
+
+	/* The application runs its loop with SIGUSR1 blocked, as its own. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &usr1, NULL), 0);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &f.app_mask), 0);
+	f.loop = t_loop_new(be->name);
+	t_socketpair(p);
+	f.parent_fd = p[0];
+	f.parent_io = sio_io_start(f.loop, p[0], SIO_READ, reader_cb, &f.parent_r);
+	cr_assert_not_null(f.parent_io, "sio_io_start: %s", strerror(errno));
+	t_run_nowait(f.loop, 2);
+	sio_timer *t = sio_timer_start(f.loop, 0, 0, fork_in_callback, &f);
+	cr_assert_not_null(t);
+	int rc = sio_loop_run(f.loop, SIO_RUN_DEFAULT);
+	if (getpid() != f.parent)
+		_exit(CHILD_RETURNED);
+	cr_assert_eq(rc, 0, "sio_loop_run: %s", strerror(errno));
+	cr_assert_gt(f.child, 0, "fork: %s", strerror(errno));
+	parent_reap(f.child, be->name);
+	if (t_signal_driven(be)) {
+		cr_assert(has_async(p[0]), "[%s] the child cleared O_ASYNC on the "
+		          "parent's fd", be->name);
+		cr_assert_eq(owner_of(p[0]), parent_tid, "[%s] the child took the "
+		             "parent's fd", be->name);
+	}
+	t_write_all(p[1], "p", 1);
+	cr_assert(t_run_until(f.loop, got_data, &f.parent_r, SIO_TEST_MAX_ONCE),
+	          "[%s] the parent's fd went deaf after the child", be->name);
+	sio_timer_stop(t);
+	t_loop_free(f.loop);
+	close_pair(p);
+	cr_assert_eq(pthread_sigmask(SIG_UNBLOCK, &usr1, NULL), 0);
+}
+
+/* sio_loop_fork() from a callback's child: allowed (the run in progress is
+ * the parent's), and the child goes on with the inherited run, served by
+ * signals of its own. */
+SIO_BACKEND_TEST(fork, child_of_callback_takes_loop_over)
+{
+	fork_from_callback(be, CB_FORK_TAKE_OVER);
+}
+
+/* sio_loop_free() from a callback's child, which then never returns into
+ * the run: the parent's fds stay the parent's. */
+SIO_BACKEND_TEST(fork, child_of_callback_frees_loop)
+{
+	fork_from_callback(be, CB_FORK_FREE);
+}
+
+/* A child forked from a callback starts with the mask the application ran
+ * the loop with: none of the runtime's signals (SIGIO, SIGURG, the
+ * real-time signal) blocked behind its back, through exec too. */
+SIO_BACKEND_TEST(fork, child_of_callback_gets_application_mask)
+{
+	fork_from_callback(be, CB_FORK_MASK);
 }

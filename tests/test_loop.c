@@ -12,7 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1122,4 +1126,236 @@ Test(disposition, auto_leaves_application_sigio_alone, .timeout = SIO_TEST_TIMEO
 	sigaction(SIGIO, NULL, &now);
 	cr_assert_eq((void *)now.sa_handler, (void *)app_sigio_handler,
 	             "the application's handler was not restored");
+}
+
+/* ---- two loops in one thread (issue 16, item 2) ------------------------------ */
+
+/* A loop's readiness signals go to the thread that runs it; a second loop
+ * run by the same thread drains the thread's queue.  What it took for the
+ * first loop must reach the first loop: its watcher runs. */
+struct two_loops {
+	sio_loop *a, *b;
+	int pa[2], pb[2];
+	struct rec ra, rb;
+	int nested;             /* b runs inside a callback of a */
+};
+
+static bool
+two_b_got(void *arg)
+{
+	return ((struct two_loops *)arg)->rb.calls > 0;
+}
+
+/* A callback of one loop: data for `a` arrives while the signals of the
+ * running loop are blocked, then `b` runs and drains them. */
+static void
+two_send_then_run_b(sio_timer *t, void *arg)
+{
+	struct two_loops *x = arg;
+	(void)t;
+	t_write_all(x->pa[1], "a", 1);
+	t_write_all(x->pb[1], "b", 1);
+	if (x->nested) {
+		cr_assert(t_run_until(x->b, two_b_got, x, SIO_TEST_MAX_ONCE),
+		          "the nested loop's own watcher never ran");
+	}
+}
+
+static void
+two_loops(const struct sio_test_backend *be, int nested)
+{
+	struct two_loops x = { .nested = nested };
+	x.a = t_loop_new(be->name);
+	x.b = t_loop_new(be->name);
+	x.ra.drain = x.rb.drain = 1;
+	t_socketpair(x.pa);
+	t_socketpair(x.pb);
+	sio_io *wa = sio_io_start(x.a, x.pa[0], SIO_READ, rec_cb, &x.ra);
+	sio_io *wb = sio_io_start(x.b, x.pb[0], SIO_READ, rec_cb, &x.rb);
+	cr_assert(wa != NULL && wb != NULL, "sio_io_start: %s", strerror(errno));
+	/* Settled: neither watcher is rechecked without a signal now. */
+	t_run_nowait(x.a, 2);
+	t_run_nowait(x.b, 2);
+	sio_timer *t;
+	if (nested) {
+		t = sio_timer_start(x.a, 0, 0, two_send_then_run_b, &x);
+	} else {
+		/* In turn: b runs while a's data arrives, then a runs. */
+		t = sio_timer_start(x.b, 0, 0, two_send_then_run_b, &x);
+		cr_assert(t_run_until(x.b, two_b_got, &x, SIO_TEST_MAX_ONCE));
+		cr_assert_eq(x.ra.calls, 0);
+	}
+	cr_assert_not_null(t);
+	t_guard(x.a, 5);
+	cr_assert(t_run_until(x.a, t_flag_set, &x.ra.calls, SIO_TEST_MAX_ONCE),
+	          "[%s] the other loop of the thread took this loop's signal: "
+	          "its watcher never ran", be->name);
+	sio_timer_stop(t);
+	sio_io_stop(wa);
+	sio_io_stop(wb);
+	t_loop_free(x.b);
+	t_loop_free(x.a);
+	close(x.pa[0]); close(x.pa[1]);
+	close(x.pb[0]); close(x.pb[1]);
+}
+
+SIO_BACKEND_TEST(thread, two_loops_nested)
+{
+	two_loops(be, 1);
+}
+
+SIO_BACKEND_TEST(thread, two_loops_in_turn)
+{
+	two_loops(be, 0);
+}
+
+/* ---- a new thread with a dead thread's id (issue 16, item 3) ------------------- */
+
+/* Thread ids are reused once their thread is gone.  To have one reused at
+ * will, the test runs in a new pid namespace (root only), where
+ * /proc/sys/kernel/ns_last_pid sets the next id.  A loop run by a thread
+ * that got the id of the last thread that ran it must still re-point its
+ * fds: owned by the dead thread, they signal nobody. */
+enum { TID_OK, TID_LOST, TID_NO_REUSE, TID_SETUP };
+
+struct tid_run {
+	sio_loop *loop;
+	int sv[2];
+	pid_t tid;
+	int got, lost;
+};
+
+static void
+tid_read(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct tid_run *r = arg;
+	char b[8];
+	(void)io; (void)revents;
+	while (read(fd, b, sizeof b) > 0)
+		r->got = 1;
+	if (r->got)
+		sio_loop_stop(r->loop);
+}
+
+static void
+tid_send(sio_timer *t, void *arg)
+{
+	struct tid_run *r = arg;
+	(void)t;
+	if (write(r->sv[1], "x", 1) != 1)
+		r->lost = 1;
+}
+
+static void
+tid_give_up(sio_timer *t, void *arg)
+{
+	struct tid_run *r = arg;
+	(void)t;
+	r->lost = 1;
+	sio_loop_stop(r->loop);
+}
+
+/* The first thread: runs the loop once, so that it owns the fds. */
+static void *
+tid_first(void *arg)
+{
+	struct tid_run *r = arg;
+	r->tid = (pid_t)syscall(SYS_gettid);
+	(void)sio_loop_run(r->loop, SIO_RUN_NOWAIT);
+	return NULL;
+}
+
+/* The second: if it got the first one's id, a byte sent from a callback
+ * (while the loop works, its signal blocked) must reach the watcher. */
+static void *
+tid_second(void *arg)
+{
+	struct tid_run *r = arg;
+	if ((pid_t)syscall(SYS_gettid) != r->tid)
+		return NULL;
+	sio_timer *send = sio_timer_start(r->loop, 0, 0, tid_send, r);
+	sio_timer *limit = sio_timer_start(r->loop, 3000, 0, tid_give_up, r);
+	if (send == NULL || limit == NULL ||
+	    sio_loop_run(r->loop, SIO_RUN_DEFAULT) != 0)
+		r->lost = 1;
+	sio_timer_stop(send);
+	sio_timer_stop(limit);
+	r->tid = -1;            /* it ran */
+	return NULL;
+}
+
+static int
+tid_set_last(pid_t last)
+{
+	FILE *f = fopen("/proc/sys/kernel/ns_last_pid", "w");
+	if (f == NULL)
+		return -1;
+	int ok = fprintf(f, "%d", (int)last) > 0;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* In the new namespace: exit status TID_*. */
+static int
+tid_scenario(const char *backend)
+{
+	struct tid_run r = { .got = 0 };
+	pthread_t th;
+	r.loop = sio_loop_new(backend);
+	if (r.loop == NULL ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, r.sv) != 0 ||
+	    sio_io_start(r.loop, r.sv[0], SIO_READ, tid_read, &r) == NULL ||
+	    pthread_create(&th, NULL, tid_first, &r) != 0)
+		return TID_SETUP;
+	pthread_join(th, NULL);
+	/* A joined thread's id is freed a moment later: try again until the
+	 * next thread gets it. */
+	pid_t want = r.tid;
+	for (int i = 0; i < 1000 && r.tid == want; i++) {
+		if (tid_set_last(want - 1) < 0)
+			return TID_NO_REUSE;
+		if (pthread_create(&th, NULL, tid_second, &r) != 0)
+			return TID_SETUP;
+		pthread_join(th, NULL);
+	}
+	if (r.tid == want)
+		return TID_NO_REUSE;
+	return r.got && !r.lost ? TID_OK : TID_LOST;
+}
+
+static int
+wait_status(pid_t pid)
+{
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+SIO_BACKEND_TEST(thread, reused_thread_id)
+{
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* Its children are the namespace's: the first is its init. */
+		if (unshare(CLONE_NEWPID) != 0)
+			_exit(100);
+		pid_t init = fork();
+		if (init < 0)
+			_exit(TID_SETUP);
+		if (init == 0)
+			_exit(tid_scenario(be->name));
+		_exit(wait_status(init));
+	}
+	int code = wait_status(pid);
+	if (code == 100 || code == TID_NO_REUSE)
+		cr_skip_test("[%s] cannot have a thread id reused here (%s): "
+		             "needs root for a pid namespace and ns_last_pid",
+		             be->name, code == 100 ? "unshare refused" :
+		             "ns_last_pid not writable");
+	cr_assert_neq(code, TID_SETUP, "[%s] set-up failed in the namespace",
+	              be->name);
+	cr_assert_eq(code, TID_OK, "[%s] a loop run by a thread that got a "
+	             "dead thread's id heard nothing (status %d)", be->name,
+	             code);
 }

@@ -687,3 +687,88 @@ SIO_BACKEND_TEST(signal, stopped_watcher_keeps_nothing)
 	             be->name);
 	t_loop_free(loop);
 }
+
+/* ---- the application's own signal handling (issue 16) ------------------------- */
+
+static volatile sig_atomic_t usr2_ran;
+
+static void
+usr2_handler(int signo)
+{
+	(void)signo;
+	usr2_ran = 1;
+}
+
+/* A callback blocks SIGUSR2 for itself and a SIGUSR2 is sent: it must stay
+ * pending while the loop sleeps afterwards and once sio_loop_run() has
+ * returned.  The loop changes only the signals it blocked itself. */
+static void
+block_usr2_then_raise(sio_timer *t, void *arg)
+{
+	sigset_t usr2;
+	(void)t; (void)arg;
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &usr2, NULL), 0);
+	raise(SIGUSR2);
+}
+
+static void
+nothing_timer(sio_timer *t, void *arg)
+{
+	(void)t; (void)arg;
+}
+
+SIO_BACKEND_TEST(appsig, callback_mask_kept)
+{
+	struct sigaction sa = { .sa_handler = usr2_handler };
+	sigset_t cur, usr2;
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+	sio_loop *loop = t_loop_new(be->name);
+	sio_timer *t1 = sio_timer_start(loop, 0, 0, block_usr2_then_raise, NULL);
+	/* Then the loop sleeps until this one. */
+	sio_timer *t2 = sio_timer_start(loop, 20, 0, nothing_timer, NULL);
+	cr_assert(t1 != NULL && t2 != NULL);
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert(t_stats(loop).sleeps > 0 || !t_signal_driven(be),
+	          "[%s] the loop never slept", be->name);
+	cr_assert_eq(usr2_ran, 0, "[%s] a signal the callback blocked was "
+	             "delivered while the loop slept or when it returned",
+	             be->name);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, NULL, &cur), 0);
+	cr_assert(sigismember(&cur, SIGUSR2), "[%s] sio_loop_run() unblocked "
+	          "a signal a callback had blocked", be->name);
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	static const struct timespec zero = { 0, 0 };
+	cr_assert_eq(sigtimedwait(&usr2, NULL, &zero), SIGUSR2, "the SIGUSR2 "
+	             "is no longer pending");
+	pthread_sigmask(SIG_UNBLOCK, &usr2, NULL);
+	sio_timer_stop(t1);
+	sio_timer_stop(t2);
+	t_loop_free(loop);
+}
+
+static void
+app_sigio_handler(int signo)
+{
+	(void)signo;
+}
+
+/* The application installs a SIGIO handler of its own while a loop
+ * exists: freeing the last loop leaves it in place (it used to reset
+ * SIGIO to the default, which kills). */
+SIO_BACKEND_TEST(appsig, application_handler_outlives_loop)
+{
+	struct sigaction sa = { .sa_handler = app_sigio_handler }, now;
+	sigemptyset(&sa.sa_mask);
+	sio_loop *loop = t_loop_new(be->name);
+	cr_assert_eq(sigaction(SIGIO, &sa, NULL), 0);
+	t_loop_free(loop);
+	cr_assert_eq(sigaction(SIGIO, NULL, &now), 0);
+	cr_assert(!(now.sa_flags & SA_SIGINFO) &&
+	          now.sa_handler == app_sigio_handler, "[%s] sio_loop_free() "
+	          "replaced the application's SIGIO handler", be->name);
+	raise(SIGIO);   /* the application's: nothing happens */
+}
