@@ -754,13 +754,14 @@ int sio_stream_write(sio_stream *s, const void *data, size_t len);
 int sio_stream_write_urgent(sio_stream *s, unsigned char byte);
 
 /*
- * sio_stream_shutdown - shutdown(SHUT_WR) once everything queued is
- * written (at once when nothing is).  Reading goes on until the peer's
- * EOF, which then closes the stream with SIO_CLOSE_EOF.  Later writes fail
- * with EPIPE.  A pipe cannot be half-closed: on a non-socket the stream is
- * closed instead, with SIO_CLOSE_LOCAL, once the queue has drained.
- * Calling it again does nothing.  Returns 0, or -1 with errno EINVAL
- * (NULL) or EPIPE (the stream is closing).
+ * sio_stream_shutdown - sio_shutdown(SHUT_WR) once everything queued is
+ * written (at once when nothing is), so that a watcher the application
+ * keeps on the stream's fd hears of it on every backend.  Reading goes on
+ * until the peer's EOF, which then closes the stream with SIO_CLOSE_EOF.
+ * Later writes fail with EPIPE.  A pipe cannot be half-closed: on a
+ * non-socket the stream is closed instead, with SIO_CLOSE_LOCAL, once the
+ * queue has drained.  Calling it again does nothing.  Returns 0, or -1
+ * with errno EINVAL (NULL) or EPIPE (the stream is closing).
  */
 int sio_stream_shutdown(sio_stream *s);
 
