@@ -324,7 +324,8 @@ start_half_close(struct client *c)
 			fail(c, "shutdown", errno);
 		break;
 	case K_SEQPACKET:
-		if (shutdown(c->fd, SHUT_WR) < 0)
+		/* Watched by rec_io: the loop is told (sio_shutdown(3)). */
+		if (sio_shutdown(c->loop, c->fd, SHUT_WR) < 0)
 			fail(c, "shutdown", errno);
 		break;
 	case K_UDP:                     /* no half-close: wait for the replies */

@@ -69,7 +69,8 @@ struct sio_stats {
 	uint64_t rescans;        /* full rescans of every watched fd (plain SIGIO
 	                            says only "something is ready") */
 	uint64_t pipe_overflows; /* times the self-pipe was full when the handler
-	                            wrote to it (each forces a rescan) */
+	                            or sio_shutdown() wrote to it (each forces
+	                            a rescan) */
 	uint64_t queue_overflows;/* rtsig: plain SIGIOs received because the
 	                            kernel's real-time queue was full (each
 	                            forces a rescan) */
@@ -275,6 +276,10 @@ int sio_rtsig_get(void);
  * one description (an fd and its dup()s) from two loops on the signal-
  * driven backends: only the loop that armed it last is signalled.
  *
+ * Shut a watched socket down with sio_shutdown(), not shutdown(2): the
+ * kernel raises no signal for a process's own shutdown, and on the sigio
+ * and rtsig backends its watchers would not hear of it.
+ *
  * Stop a watcher before closing its fd.  If the fd is closed while watched,
  * the next poll-based check of it reports it once with SIO_ERROR and the
  * watcher dies (it stays allocated, inactive, until sio_io_stop()); poll,
@@ -318,6 +323,46 @@ int sio_io_fd(const sio_io *io);
  * (O_NONBLOCK stays).  The fd itself is not closed.  NULL is ignored.
  */
 void sio_io_stop(sio_io *io);
+
+/* ---- shutting a watched socket down ------------------------------------ */
+
+/*
+ * sio_shutdown - shutdown(fd, how), then tell `loop` that fd's readiness
+ * changed.  Use it, not shutdown(2), on a socket the loop watches: on the
+ * rtsig and sigio backends the kernel raises no signal when a process
+ * shuts its own socket down (Linux signals only the peer), so a watcher
+ * would never hear of it, although poll() and epoll report the change at
+ * once.  "Shut the socket down to wake its reader" works with this call
+ * on every backend.
+ *
+ * On the next iteration (the loop is woken if it sleeps) fd's watchers
+ * get what poll() reports then: after SHUT_RD or SHUT_RDWR a read watcher
+ * is called with SIO_READ and reads end of file (0); after SHUT_WR a TCP
+ * socket is writable (a write watcher blocked on a full send buffer is
+ * called, and its writes fail with EPIPE), while an AF_UNIX socket stays
+ * as it was, for poll() as for the loop.  The poll and select backends
+ * would see the change by themselves; the call only wakes them.  An fd the
+ * loop does not watch (or watches no more) is shut down all the same, and
+ * the loop, woken, finds nothing to do.  A plain shutdown(2) followed by
+ * sio_shutdown() for the same direction works too (the second shutdown
+ * changes nothing; the loop is told).
+ *
+ * The loop is told whatever shutdown(2) returned, for `fd` >= 0: Linux
+ * marks an unconnected socket shut (poll() reports it) and still fails
+ * with ENOTCONN.  Returns 0, or -1 with errno: EINVAL for a NULL loop or a
+ * `how` other than SHUT_RD, SHUT_WR and SHUT_RDWR (nothing is shut down
+ * then); else shutdown(2)'s: EBADF (a negative or closed fd), ENOTSOCK,
+ * ENOTCONN.  errno is left alone on success.
+ *
+ * Thread-safe and async-signal-safe (shutdown(2), one write(2) to the
+ * loop's self-pipe, atomics): another thread, or a signal handler, may
+ * shut a socket down to wake the loop's reader while the loop sleeps, as
+ * long as the loop is not being freed meanwhile.  Cost: the shutdown(2)
+ * and one pipe write; the loop then polls that one fd.  When the pipe is
+ * full (thousands of notes nobody has read yet), the loop polls every fd
+ * once instead (counted in sio_stats.pipe_overflows): nothing is lost.
+ */
+int sio_shutdown(sio_loop *loop, int fd, int how);
 
 
 /* ---- timers ------------------------------------------------------------- */
@@ -748,13 +793,14 @@ int sio_stream_write(sio_stream *s, const void *data, size_t len);
 int sio_stream_write_urgent(sio_stream *s, unsigned char byte);
 
 /*
- * sio_stream_shutdown - shutdown(SHUT_WR) once everything queued is
- * written (at once when nothing is).  Reading goes on until the peer's
- * EOF, which then closes the stream with SIO_CLOSE_EOF.  Later writes fail
- * with EPIPE.  A pipe cannot be half-closed: on a non-socket the stream is
- * closed instead, with SIO_CLOSE_LOCAL, once the queue has drained.
- * Calling it again does nothing.  Returns 0, or -1 with errno EINVAL
- * (NULL) or EPIPE (the stream is closing).
+ * sio_stream_shutdown - sio_shutdown(SHUT_WR) once everything queued is
+ * written (at once when nothing is), so that a watcher the application
+ * keeps on the stream's fd hears of it on every backend.  Reading goes on
+ * until the peer's EOF, which then closes the stream with SIO_CLOSE_EOF.
+ * Later writes fail with EPIPE.  A pipe cannot be half-closed: on a
+ * non-socket the stream is closed instead, with SIO_CLOSE_LOCAL, once the
+ * queue has drained.  Calling it again does nothing.  Returns 0, or -1
+ * with errno EINVAL (NULL) or EPIPE (the stream is closing).
  */
 int sio_stream_shutdown(sio_stream *s);
 

@@ -114,6 +114,7 @@ sio_loop_new(const char *backend)
 	loop->owner_tid = sio__gettid();
 	loop->owner_serial = sio__thread_serial();
 	atomic_init(&loop->stop_flag, 0);
+	atomic_init(&loop->notes_lost, 0);
 	atomic_init(&loop->async_flag, 0);
 	sigemptyset(&loop->runtime_sigs);
 	sio__time_update(loop);
@@ -200,8 +201,14 @@ sio_loop_stop(sio_loop *loop)
 void
 sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec)
 {
-	if (rec->signo == 0)
-		return;                 /* plain wake-up: the loop is awake now */
+	if (rec->signo == 0) {
+		/* With an fd: sio_shutdown() changed its readiness and no
+		 * signal says so: poll it at the next check, which is never
+		 * deferred.  Without: a plain wake-up; the loop is awake. */
+		if (rec->fd >= 0)
+			sio__recheck_new(loop, rec->fd);
+		return;
+	}
 	if (!sigismember(&loop->runtime_sigs, rec->signo)) {
 		sio__sigwatch_note(loop, rec->signo);   /* a user's signal */
 		return;

@@ -80,6 +80,24 @@ sio__selfpipe_write(int wr, const struct sio__sigrec *rec)
 	}
 }
 
+/* A note from outside the handler (sio_shutdown(), any thread, or a
+ * handler of the application's).  Unlike a wake-up, its content matters:
+ * when the pipe is full it is lost, and `notes_lost` makes the drain
+ * rescan every fd instead.  The flag is raised before a second try, not
+ * after the failed write alone: the loop may have emptied the pipe and
+ * looked at the flag between that write and the store, and would then
+ * sleep on an empty pipe.  The second write either lands (the loop wakes
+ * and finds the flag) or finds the pipe full again, which the loop has
+ * yet to drain, flag raised.  Async-signal-safe. */
+void
+sio__selfpipe_post(sio_loop *loop, const struct sio__sigrec *rec)
+{
+	if (sio__selfpipe_write(loop->pipe_wr, rec) == 0 || errno != EAGAIN)
+		return;
+	atomic_store(&loop->notes_lost, 1);
+	(void)sio__selfpipe_write(loop->pipe_wr, rec);
+}
+
 /* Read every record waiting in the pipe and hand each to the loop. */
 void
 sio__selfpipe_drain(sio_loop *loop)
@@ -101,7 +119,8 @@ sio__selfpipe_drain(sio_loop *loop)
 	if (woke)
 		loop->stats.wakeups++;
 	int overflowed = sio__signals_overflowed(loop);
-	if (overflowed) {
+	int notes_lost = atomic_exchange(&loop->notes_lost, 0);
+	if (overflowed || notes_lost) {
 		/* Records were lost: what they said is unknown. */
 		loop->stats.pipe_overflows++;
 		loop->rescan = 1;

@@ -150,9 +150,11 @@ struct sio__pvec { struct sio_io **v; size_t n, cap; };
 struct sio__vvec { void **v; size_t n, cap; };
 
 /* One record through the self-pipe: fixed size, below PIPE_BUF, so each
- * write(2) from the handler is atomic. */
+ * write(2) from the handler is atomic.  signo 0 is not a signal: with fd
+ * -1 a plain wake-up (sio_loop_stop(), sio_async_send()), with fd >= 0 a
+ * note that fd's readiness changed without a signal (sio_shutdown()). */
 struct sio__sigrec {
-	int32_t signo;           /* 0 for a plain wake-up */
+	int32_t signo;           /* 0: a wake-up or a note, see above */
 	int32_t fd;              /* si_fd where the kernel gives it, else -1 */
 	int64_t band;            /* si_band, or 0 */
 };
@@ -189,6 +191,8 @@ struct sio_loop {
 	int pipe_rd, pipe_wr;           /* the self-pipe */
 	int wake_slot;                  /* index in the signal handler's table */
 	atomic_int stop_flag;           /* set by sio_loop_stop(), any thread */
+	atomic_int notes_lost;          /* a note found the self-pipe full
+	                                   (sio__selfpipe_post), any thread */
 	int running;                    /* inside sio_loop_run() */
 	int polite;                     /* chosen by "auto": take no signal the
 	                                   application already handles */
@@ -229,6 +233,9 @@ short sio__poll_from_events(unsigned events);
 int sio__selfpipe_open(int *rd, int *wr);
 void sio__selfpipe_close(int *rd, int *wr);
 int sio__selfpipe_write(int wr, const struct sio__sigrec *rec); /* AS-safe */
+/* AS-safe, any thread: a note that must not be lost (if the pipe is full,
+ * the loop looks at every fd instead). */
+void sio__selfpipe_post(sio_loop *loop, const struct sio__sigrec *rec);
 void sio__selfpipe_drain(sio_loop *loop);
 
 /* signals.c */

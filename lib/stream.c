@@ -287,7 +287,10 @@ stream_shut(sio_stream *s)
 		stream_end(s, SIO_CLOSE_LOCAL, 0);
 		return;
 	}
-	if (shutdown(s->fd, SHUT_WR) < 0) {
+	/* Not shutdown(2) alone: it raises no signal here, and a write
+	 * watcher the application keeps on this fd (TCP turns writable) would
+	 * not hear of it on rtsig and sigio. */
+	if (sio_shutdown(s->loop, s->fd, SHUT_WR) < 0) {
 		stream_fail(s, errno);
 		return;
 	}

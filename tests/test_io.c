@@ -2,7 +2,8 @@
  * test_io.c - fd watchers: read and write readiness on socketpairs, pipes
  * and TCP; level-triggered and edge-triggered delivery; fds ready before the
  * watcher starts; sio_io_set(); EOF, hang-up and errors; regular files (the
- * sigio backend's poll fallback); the fd flags a watcher sets and undoes.
+ * sigio backend's poll fallback); the fd flags a watcher sets and undoes;
+ * the application's own shutdown of a watched socket (sio_shutdown()).
  */
 #include "config.h"
 
@@ -1189,4 +1190,431 @@ SIO_BACKEND_TEST(io, pipe_flags)
 	cr_assert_eq(t_getfl(p[0]) & O_ASYNC, 0, "O_ASYNC left on the pipe");
 	t_loop_free(loop);
 	close_pair(p);
+}
+
+/* ---- sio_shutdown(): the application's own shutdown of a watched socket -- */
+
+/*
+ * Linux raises no readiness signal at a socket's own side when its process
+ * shuts it down (only the peer is signalled), although poll() reports the
+ * new state at once: EOF after SHUT_RD, writable after a TCP SHUT_WR.  The
+ * poll and select backends see it by themselves; rtsig and sigio learn of
+ * it only through sio_shutdown(), which tells the loop.
+ */
+
+/* Where sio_shutdown() is called from. */
+enum { FROM_TIMER, FROM_THREAD };
+
+struct shut_case {
+	sio_loop *loop;
+	int fd;                 /* the watched end, shut down */
+	int peer;
+	int how;
+	pid_t loop_tid;         /* the thread that runs the loop, or 0 */
+	int rc, err;            /* what sio_shutdown() returned, and errno */
+};
+
+static const char *
+how_name(int how)
+{
+	return how == SHUT_RD ? "SHUT_RD" : how == SHUT_WR ? "SHUT_WR" :
+	       how == SHUT_RDWR ? "SHUT_RDWR" : "?";
+}
+
+static void
+shut_now(struct shut_case *sc)
+{
+	errno = 0;
+	sc->rc = sio_shutdown(sc->loop, sc->fd, sc->how);
+	sc->err = errno;
+}
+
+static void
+shut_timer_cb(sio_timer *t, void *arg)
+{
+	(void)t;
+	shut_now(arg);
+}
+
+/* The state of thread `tid` of this process ('S': asleep), or 0 when
+ * /proc cannot say. */
+static char
+thread_state(pid_t tid)
+{
+	char path[64], buf[512];
+	ssize_t n;
+	int fd;
+	char *paren;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%ld/stat", (long)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* "tid (comm) S ...": comm may hold spaces and parentheses. */
+	paren = strrchr(buf, ')');
+	return paren != NULL && paren[1] == ' ' ? paren[2] : 0;
+}
+
+/* Waits until the loop's thread sleeps (in the loop's wait: it does
+ * nothing else), so that the shutdown finds it asleep; if /proc cannot
+ * tell, goes ahead, which tests the same thing less sharply. */
+static void *
+shut_thread_main(void *arg)
+{
+	struct shut_case *sc = arg;
+	struct timespec ms = { 0, 1000 * 1000 };
+
+	for (int i = 0; i < 10000 && sc->loop_tid != 0; i++) {
+		char st = thread_state(sc->loop_tid);
+
+		if (st == 'S' || st == 0)
+			break;
+		nanosleep(&ms, NULL);
+	}
+	shut_now(sc);
+	return NULL;
+}
+
+static pid_t
+own_tid(void)
+{
+#if defined(HAVE_SYS_SYSCALL_H) && defined(SYS_gettid)
+	return (pid_t)syscall(SYS_gettid);
+#else
+	return 0;
+#endif
+}
+
+/* A connected pair: TCP over 127.0.0.1, or an AF_UNIX socketpair. */
+static void
+shut_pair(bool tcp, int *fd, int *peer)
+{
+	if (tcp) {
+		t_tcp_pair(fd, peer);
+	} else {
+		int sv[2];
+
+		t_socketpair(sv);
+		*fd = sv[0];
+		*peer = sv[1];
+	}
+}
+
+/* What a write watcher saw, and what a send() in it said. */
+struct shut_writer {
+	int calls;
+	unsigned revents;
+	ssize_t sent;
+	int send_errno;
+};
+
+static void
+shut_writer_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct shut_writer *w = arg;
+
+	w->calls++;
+	w->revents = revents;
+	errno = 0;
+	w->sent = send(fd, "x", 1, MSG_NOSIGNAL);
+	w->send_errno = errno;
+	sio_io_stop(io);
+}
+
+static bool
+shut_writer_called(void *arg)
+{
+	return ((struct shut_writer *)arg)->calls > 0;
+}
+
+/* Starts the shutdown of sc->fd from a timer of the loop or from another
+ * thread (*th), once the loop runs. */
+static void
+shut_start(struct shut_case *sc, int from, pthread_t *th)
+{
+	if (from == FROM_TIMER) {
+		/* 1 ms: the loop falls asleep first, and the timer wakes it. */
+		cr_assert_not_null(sio_timer_start(sc->loop, 1, 0, shut_timer_cb,
+		                   sc), "sio_timer_start: %s", strerror(errno));
+		return;
+	}
+	sc->loop_tid = own_tid();
+	cr_assert_eq(pthread_create(th, NULL, shut_thread_main, sc), 0,
+	             "pthread_create");
+}
+
+/* A read watcher on a quiet socket, the loop asleep: sio_shutdown(how)
+ * from a timer or another thread makes the watcher run and read EOF. */
+static void
+check_shutdown_wakes_reader(const char *backend, bool tcp, int how, int from)
+{
+	sio_loop *loop = t_loop_new(backend);
+	struct rec r = { .stop = 1 };
+	struct shut_case sc = { .loop = loop, .how = how, .rc = -2 };
+	const char *what = tcp ? "TCP" : "AF_UNIX";
+	const char *where = from == FROM_TIMER ? "a timer" : "another thread";
+	pthread_t th;
+	bool ran;
+
+	shut_pair(tcp, &sc.fd, &sc.peer);
+	cr_assert_not_null(sio_io_start(loop, sc.fd, SIO_READ, rec_cb, &r),
+	                   "sio_io_start: %s", strerror(errno));
+	t_run_nowait(loop, 2);
+	cr_assert_eq(r.calls, 0, "%s: the read watcher ran before anything "
+	             "happened", what);
+	shut_start(&sc, from, &th);
+	ran = t_run_until(loop, rec_called, &r, SIO_TEST_MAX_ONCE);
+	if (from == FROM_THREAD)
+		pthread_join(th, NULL);
+	cr_assert_eq(sc.rc, 0, "%s: sio_shutdown(%s) from %s returned %d (%s)",
+	             what, how_name(how), where, sc.rc, strerror(sc.err));
+	cr_assert(ran, "[%s] %s: the read watcher never ran after "
+	          "sio_shutdown(%s) from %s, though poll() says %#x", backend,
+	          what, how_name(how), where, t_poll_now(sc.fd, POLLIN));
+	cr_assert_eq(r.calls, 1, "the read watcher ran %d times, want 1",
+	             r.calls);
+	cr_assert(r.revents & (SIO_READ | SIO_HUP), "%s %s reported as revents "
+	          "%#x, want SIO_READ or SIO_HUP", what, how_name(how), r.revents);
+	cr_assert_eq(r.last_read, 0, "%s: read() after %s returned %zd (%s), "
+	             "want 0 (EOF)", what, how_name(how), r.last_read,
+	             strerror(r.last_errno));
+	t_loop_free(loop);
+	close(sc.fd);
+	close(sc.peer);
+}
+
+static void
+check_shutdown_wakes_readers(const char *backend, bool tcp, int from)
+{
+	check_shutdown_wakes_reader(backend, tcp, SHUT_RD, from);
+	check_shutdown_wakes_reader(backend, tcp, SHUT_RDWR, from);
+}
+
+SIO_BACKEND_TEST(io, shutdown_wakes_reader_tcp_timer)
+{
+	check_shutdown_wakes_readers(be->name, true, FROM_TIMER);
+}
+
+SIO_BACKEND_TEST(io, shutdown_wakes_reader_unix_timer)
+{
+	check_shutdown_wakes_readers(be->name, false, FROM_TIMER);
+}
+
+SIO_BACKEND_TEST(io, shutdown_wakes_reader_tcp_thread)
+{
+	check_shutdown_wakes_readers(be->name, true, FROM_THREAD);
+}
+
+SIO_BACKEND_TEST(io, shutdown_wakes_reader_unix_thread)
+{
+	check_shutdown_wakes_readers(be->name, false, FROM_THREAD);
+}
+
+/* A write watcher on a TCP socket whose send buffer is full, the loop
+ * asleep: sio_shutdown(SHUT_WR) makes it writable (poll() says POLLOUT),
+ * and the watcher's send() fails with EPIPE.  (An AF_UNIX socket stays
+ * unwritable after SHUT_WR, for poll() as for the loop.) */
+static void
+check_shutdown_wakes_writer(const char *backend, int from)
+{
+	sio_loop *loop = t_loop_new(backend);
+	struct shut_writer w = { 0 };
+	struct shut_case sc = { .loop = loop, .how = SHUT_WR, .rc = -2 };
+	const char *where = from == FROM_TIMER ? "a timer" : "another thread";
+	pthread_t th;
+	bool ran;
+
+	shut_pair(true, &sc.fd, &sc.peer);
+	fill_until_blocked(sc.fd);
+	cr_assert_not_null(sio_io_start(loop, sc.fd, SIO_WRITE, shut_writer_cb,
+	                   &w), "sio_io_start: %s", strerror(errno));
+	t_run_nowait(loop, 2);
+	cr_assert_eq(w.calls, 0, "the write watcher on a full socket ran");
+	shut_start(&sc, from, &th);
+	ran = t_run_until(loop, shut_writer_called, &w, SIO_TEST_MAX_ONCE);
+	if (from == FROM_THREAD)
+		pthread_join(th, NULL);
+	cr_assert_eq(sc.rc, 0, "sio_shutdown(SHUT_WR) from %s returned %d (%s)",
+	             where, sc.rc, strerror(sc.err));
+	cr_assert(ran, "[%s] the write watcher never ran after "
+	          "sio_shutdown(SHUT_WR) from %s, though poll() says %#x",
+	          backend, where, t_poll_now(sc.fd, POLLOUT));
+	cr_assert_eq(w.calls, 1, "the write watcher ran %d times", w.calls);
+	cr_assert(w.revents & SIO_WRITE, "revents %#x lacks SIO_WRITE",
+	          w.revents);
+	cr_assert(w.sent == -1 && w.send_errno == EPIPE, "send() after SHUT_WR "
+	          "returned %zd (%s), want EPIPE", w.sent, strerror(w.send_errno));
+	t_loop_free(loop);
+	close(sc.fd);
+	close(sc.peer);
+}
+
+SIO_BACKEND_TEST(io, shutdown_wakes_writer_tcp_timer)
+{
+	check_shutdown_wakes_writer(be->name, FROM_TIMER);
+}
+
+SIO_BACKEND_TEST(io, shutdown_wakes_writer_tcp_thread)
+{
+	check_shutdown_wakes_writer(be->name, FROM_THREAD);
+}
+
+/* The kernel's limit, as it is: a plain shutdown(2) of a watched socket
+ * by its own process is seen by poll() at once, and so by the poll and
+ * select backends, but raises no signal: rtsig and sigio do not look at
+ * the socket, until sio_shutdown() tells them (a second shutdown of the
+ * same direction changes nothing, the loop is told). */
+static void
+check_plain_shutdown(const struct sio_test_backend *be, bool tcp)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { .stop = 1 };
+	const char *what = tcp ? "TCP" : "AF_UNIX";
+	int fd, peer;
+
+	shut_pair(tcp, &fd, &peer);
+	cr_assert_not_null(sio_io_start(loop, fd, SIO_READ, rec_cb, &r),
+	                   "sio_io_start: %s", strerror(errno));
+	t_run_nowait(loop, 2);
+	cr_assert_eq(r.calls, 0, "the read watcher ran before the shutdown");
+	cr_assert_eq(shutdown(fd, SHUT_RD), 0, "shutdown: %s", strerror(errno));
+	cr_assert(t_poll_now(fd, POLLIN) & POLLIN, "%s: poll() does not report "
+	          "a socket shut down for reading readable", what);
+	t_run_nowait(loop, 3);
+	if (!t_signal_driven(be)) {
+		cr_assert_eq(r.calls, 1, "%s: the read watcher ran %d times after "
+		             "a plain shutdown, want 1 (poll() sees it)", what,
+		             r.calls);
+	} else {
+		cr_assert_eq(r.calls, 0, "%s: the read watcher ran after a plain "
+		             "shutdown: this kernel signals a local shutdown, "
+		             "and sio_shutdown(3) should say so", what);
+		cr_assert_eq(sio_shutdown(loop, fd, SHUT_RD), 0,
+		             "sio_shutdown: %s", strerror(errno));
+		cr_assert(t_run_until(loop, rec_called, &r, SIO_TEST_MAX_ONCE),
+		          "%s: sio_shutdown() after a plain shutdown did not "
+		          "wake the watcher", what);
+	}
+	cr_assert_eq(r.last_read, 0, "read() after SHUT_RD returned %zd (%s)",
+	             r.last_read, strerror(r.last_errno));
+	t_loop_free(loop);
+	close(fd);
+	close(peer);
+}
+
+SIO_BACKEND_TEST(io, shutdown_plain_unseen_by_signals)
+{
+	check_plain_shutdown(be, true);
+	check_plain_shutdown(be, false);
+}
+
+/* More notes than the self-pipe holds: the one for the watched socket is
+ * lost, and the overflow makes the loop look at every fd instead. */
+SIO_BACKEND_TEST(io, shutdown_note_survives_full_pipe)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { .stop = 1 };
+	int fd, peer, other[2];
+
+	shut_pair(true, &fd, &peer);
+	t_socketpair(other);
+	cr_assert_not_null(sio_io_start(loop, fd, SIO_READ, rec_cb, &r),
+	                   "sio_io_start: %s", strerror(errno));
+	t_run_nowait(loop, 2);
+	cr_assert_eq(r.calls, 0, "the read watcher ran before the shutdown");
+	/* 16-byte records: 8192 fill a pipe of 64 KiB, Linux's default,
+	 * twice over. */
+	for (int i = 0; i < 8192; i++)
+		cr_assert_eq(sio_shutdown(loop, other[0], SHUT_RD), 0,
+		             "sio_shutdown(unwatched) #%d: %s", i, strerror(errno));
+	cr_assert_eq(sio_shutdown(loop, fd, SHUT_RD), 0, "sio_shutdown: %s",
+	             strerror(errno));
+	cr_assert(t_run_until(loop, rec_called, &r, SIO_TEST_MAX_ONCE),
+	          "the read watcher never ran: its note was lost in a full "
+	          "self-pipe and nothing made up for it");
+	cr_assert_eq(r.last_read, 0, "read() after SHUT_RD returned %zd (%s)",
+	             r.last_read, strerror(r.last_errno));
+	cr_assert_geq(t_stats(loop).pipe_overflows, 1, "the self-pipe never "
+	              "overflowed: the test did not test a lost note");
+	t_loop_free(loop);
+	close(fd);
+	close(peer);
+	close_pair(other);
+}
+
+/* Bad arguments get an errno and change nothing; an fd the loop does not
+ * watch is shut down all the same, and wakes no watcher. */
+SIO_BACKEND_TEST(io, shutdown_arguments)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { 0 };
+	int fd, peer, p[2], quiet[2], unconnected, closed;
+	struct pollfd pfd = { .events = POLLIN };
+	char c;
+
+	shut_pair(true, &fd, &peer);
+	t_socketpair(quiet);
+	cr_assert_not_null(sio_io_start(loop, quiet[0], SIO_READ, rec_cb, &r),
+	                   "sio_io_start: %s", strerror(errno));
+
+	errno = 0;
+	cr_assert_eq(sio_shutdown(NULL, fd, SHUT_RD), -1, "NULL loop accepted");
+	cr_assert_eq(errno, EINVAL, "NULL loop: %s, want EINVAL", strerror(errno));
+	for (int how = -1; how <= 3; how += 4) {
+		errno = 0;
+		cr_assert_eq(sio_shutdown(loop, fd, how), -1, "how %d accepted", how);
+		cr_assert_eq(errno, EINVAL, "how %d: %s, want EINVAL", how,
+		             strerror(errno));
+	}
+	cr_assert_eq(t_poll_now(fd, POLLIN) & POLLIN, 0, "a refused call shut "
+	             "the socket down");
+	cr_assert_eq(t_poll_now(peer, POLLIN) & POLLIN, 0, "a refused call shut "
+	             "the socket down (the peer sees EOF)");
+
+	errno = 0;
+	cr_assert_eq(sio_shutdown(loop, -1, SHUT_RD), -1, "fd -1 accepted");
+	cr_assert_eq(errno, EBADF, "fd -1: %s, want EBADF", strerror(errno));
+	closed = dup(fd);
+	cr_assert_geq(closed, 0, "dup: %s", strerror(errno));
+	close(closed);
+	errno = 0;
+	cr_assert_eq(sio_shutdown(loop, closed, SHUT_RD), -1, "closed fd accepted");
+	cr_assert_eq(errno, EBADF, "closed fd: %s, want EBADF", strerror(errno));
+	t_pipe(p);
+	errno = 0;
+	cr_assert_eq(sio_shutdown(loop, p[0], SHUT_RD), -1, "a pipe accepted");
+	cr_assert_eq(errno, ENOTSOCK, "pipe: %s, want ENOTSOCK", strerror(errno));
+	unconnected = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(unconnected, 0, "socket: %s", strerror(errno));
+	errno = 0;
+	cr_assert_eq(sio_shutdown(loop, unconnected, SHUT_WR), -1,
+	             "an unconnected socket accepted");
+	cr_assert_eq(errno, ENOTCONN, "unconnected: %s, want ENOTCONN",
+	             strerror(errno));
+
+	/* Not watched: shut down, errno untouched, no watcher runs. */
+	errno = EDOM;
+	cr_assert_eq(sio_shutdown(loop, fd, SHUT_WR), 0, "unwatched fd: %s",
+	             strerror(errno));
+	cr_assert_eq(errno, EDOM, "success changed errno to %s", strerror(errno));
+	t_run_nowait(loop, 3);
+	cr_assert_eq(r.calls, 0, "a quiet watcher ran after another fd's "
+	             "sio_shutdown");
+	pfd.fd = peer;
+	cr_assert_eq(poll(&pfd, 1, 10000), 1, "the peer of the unwatched fd "
+	             "did not become readable after sio_shutdown(SHUT_WR)");
+	cr_assert_eq(read(peer, &c, 1), 0, "the peer of the unwatched fd saw no "
+	             "EOF after sio_shutdown(SHUT_WR)");
+
+	t_loop_free(loop);
+	close(fd);
+	close(peer);
+	close_pair(p);
+	close_pair(quiet);
+	close(unconnected);
 }

@@ -1247,6 +1247,108 @@ SIO_BACKEND_TEST(stream, shutdown_after_drain)
 	t_loop_free(sv.loop);
 }
 
+/* An application's own write watcher on a stream's fd. */
+struct own_writer {
+	int calls;
+	unsigned revents;
+	ssize_t sent;
+	int send_errno;
+};
+
+static void
+own_writer_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct own_writer *w = arg;
+	w->calls++;
+	w->revents = revents;
+	errno = 0;
+	w->sent = send(fd, "x", 1, MSG_NOSIGNAL);
+	w->send_errno = errno;
+	sio_io_stop(io);
+}
+
+static bool
+own_writer_called(void *arg)
+{
+	return ((struct own_writer *)arg)->calls > 0;
+}
+
+/* Read `fd` (nonblocking) to its EOF, waiting with poll() for the kernel,
+ * never for the loop.  Returns the bytes read. */
+static size_t
+read_to_eof(int fd)
+{
+	unsigned char buf[65536];
+	size_t got = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return got;
+		cr_assert(errno == EAGAIN || errno == EINTR, "read: %s",
+		          strerror(errno));
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		cr_assert_eq(poll(&pfd, 1, 10000), 1, "no EOF after %zu bytes", got);
+	}
+}
+
+/* The stream's half-close is sio_shutdown(): over TCP, a write watcher
+ * the application keeps on the stream's fd, blocked on a full send
+ * buffer, is told (the fd turned writable, writes fail with EPIPE) on
+ * every backend; the peer gets every byte, then EOF; the stream keeps
+ * reading, and closes with SIO_CLOSE_EOF at the peer's EOF. */
+SIO_BACKEND_TEST(stream, shutdown_tcp_tells_watchers)
+{
+	struct server sv = { .loop = t_loop_new(be->name) };
+	struct own_writer w = { 0 };
+	size_t filled = 0;
+
+	int c = echo_pair(&sv, 0);
+	sio_stream *s = sv.s[0];
+	int fd = sio_stream_fd(s);
+	for (int i = 0; i < 100; i++) {
+		filled += t_fill(fd);
+		if (!(t_poll_now(fd, POLLOUT) & POLLOUT))
+			break;
+	}
+	cr_assert_eq(t_poll_now(fd, POLLOUT) & POLLOUT, 0, "the stream's fd "
+	             "stays writable after %zu bytes", filled);
+	cr_assert_eq(sio_stream_queued(s), 0, "the stream queued bytes itself");
+	cr_assert_not_null(sio_io_start(sv.loop, fd, SIO_WRITE, own_writer_cb, &w),
+	                   "sio_io_start on the stream's fd: %s", strerror(errno));
+	t_run_nowait(sv.loop, 2);
+	cr_assert_eq(w.calls, 0, "the write watcher on a full fd ran");
+
+	cr_assert_eq(sio_stream_shutdown(s), 0, "sio_stream_shutdown: %s",
+	             strerror(errno));
+	cr_assert(t_run_until(sv.loop, own_writer_called, &w, SIO_TEST_MAX_ONCE),
+	          "[%s] the write watcher on the stream's fd never ran after "
+	          "sio_stream_shutdown(), though poll() says %#x", be->name,
+	          t_poll_now(fd, POLLOUT));
+	cr_assert(w.revents & SIO_WRITE, "revents %#x lacks SIO_WRITE", w.revents);
+	cr_assert(w.sent == -1 && w.send_errno == EPIPE, "send() after the "
+	          "stream's shutdown returned %zd (%s), want EPIPE", w.sent,
+	          strerror(w.send_errno));
+
+	cr_assert_eq(read_to_eof(c), filled, "the peer's bytes before EOF");
+	t_write_all(c, "late", 4);
+	run_until_count(sv.loop, &sv.reads, 1, "reads after our shutdown");
+	cr_assert_eq(sv.len, 4, "the stream read %zu bytes, want 4", sv.len);
+	cr_assert_arr_eq(sv.data, "late", 4, "the stream read the wrong bytes");
+	cr_assert_eq(sv.closes, 0, "closed before the peer's EOF (reason %d)",
+	             sv.reason);
+	close(c);
+	cr_assert(t_run_until(sv.loop, srv_closed, &sv, SIO_TEST_MAX_ONCE),
+	          "no on_close after the peer closed");
+	cr_assert_eq(sv.reason, SIO_CLOSE_EOF, "reason %d (%s), want EOF",
+	             sv.reason, strerror(sv.err));
+	srv_finish(&sv);
+	t_loop_free(sv.loop);
+}
+
 /* Small writes while the queue is not empty are coalesced and kept in
  * order; a single write_urgent sits between them. */
 SIO_BACKEND_TEST(stream, urgent_echo)

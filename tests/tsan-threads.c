@@ -19,6 +19,8 @@
  *             another thread sends that signal: the process's dispositions
  *             come back as they were (the application's handler, SIG_DFL
  *             for SIGIO, no rtsig signal held)
+ *   shutdown  sio_shutdown() from several threads, each on a socket the
+ *             loop's readers watch: every reader wakes and reads EOF
  *
  * Every wait is bounded (a guard timer in each loop, timed condition
  * waits, an alarm() for the whole program).  Nothing sleeps to wait for
@@ -46,6 +48,7 @@
 #define SENDS       2000        /* sends per sender */
 #define NKILLS      100         /* signals sent in "signals" */
 #define CHURN       200         /* loops created and freed per thread in "churn" */
+#define NSHUT       8           /* sockets, each shut down by a thread, in "shutdown" */
 #define GUARD_MS    20000       /* a loop that runs longer has failed */
 #define WAIT_S      20          /* a condition wait that lasts longer has failed */
 
@@ -665,6 +668,139 @@ test_churn(const char *backend)
 	    atomic_load(&app_usr2));
 }
 
+/* ---- shutdown: other threads shut the loop's sockets down ----------------------- */
+
+struct shutdowns {
+	const char *backend;
+	atomic_int failed;
+	atomic_int ready;               /* the loop and its readers exist */
+	atomic_int shut;                /* sio_shutdown() calls returned */
+	sio_loop *loop;
+	int sv[NSHUT][2];
+	int eofs;                       /* the loop's thread only */
+	sio_timer *guard_t;
+	struct guard guard;
+};
+
+struct shutter {
+	struct shutdowns *s;
+	int i;
+};
+
+static void
+on_shut_read(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct shutdowns *s = arg;
+	char c;
+	ssize_t n = read(fd, &c, 1);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n != 0)
+		note(&s->failed, "shutdown: read gave %zd (%s), not EOF", n,
+		     n < 0 ? strerror(errno) : "data");
+	sio_io_stop(io);
+	if (++s->eofs == NSHUT) {       /* nothing left but the guard */
+		sio_timer_stop(s->guard_t);
+		s->guard_t = NULL;
+	}
+}
+
+static void *
+shut_loop_main(void *arg)
+{
+	struct shutdowns *s = arg;
+	int ok = 1;
+
+	s->loop = sio_loop_new(s->backend);
+	if (s->loop == NULL) {
+		note(&s->failed, "shutdown: sio_loop_new(%s): %s", s->backend, strerror(errno));
+		atomic_store(&s->ready, -1);
+		wake_waiters();
+		return NULL;
+	}
+	s->guard = (struct guard){ s->loop, &s->failed, "shutdown" };
+	for (int i = 0; i < NSHUT && ok; i++)
+		ok = sio_io_start(s->loop, s->sv[i][0], SIO_READ, on_shut_read, s) != NULL;
+	s->guard_t = sio_timer_start(s->loop, GUARD_MS, 0, on_guard, &s->guard);
+	if (!ok || s->guard_t == NULL) {
+		note(&s->failed, "shutdown: a watcher: %s", strerror(errno));
+		atomic_store(&s->ready, -1);
+		wake_waiters();
+		sio_loop_free(s->loop);
+		return NULL;
+	}
+	atomic_store(&s->ready, 1);
+	wake_waiters();
+	if (sio_loop_run(s->loop, SIO_RUN_DEFAULT) < 0)
+		note(&s->failed, "shutdown: sio_loop_run: %s", strerror(errno));
+	if (s->eofs != NSHUT)
+		note(&s->failed, "shutdown: %d of %d readers woke", s->eofs, NSHUT);
+	/* poll and select may see an EOF before its sio_shutdown() has told
+	 * the loop: the loop must outlive every call. */
+	(void)wait_for(&s->shut, NSHUT);
+	sio_timer_stop(s->guard_t);
+	sio_loop_free(s->loop);
+	return NULL;
+}
+
+static void *
+shutter_main(void *arg)
+{
+	struct shutter *t = arg;
+	struct shutdowns *s = t->s;
+
+	if (sio_shutdown(s->loop, s->sv[t->i][0], t->i % 2 ? SHUT_RDWR : SHUT_RD) < 0)
+		note(&s->failed, "shutdown: sio_shutdown: %s", strerror(errno));
+	atomic_fetch_add(&s->shut, 1);
+	wake_waiters();
+	return NULL;
+}
+
+static void
+test_shutdown(const char *backend)
+{
+	static struct shutdowns s;
+	struct shutter t[NSHUT];
+	pthread_t loop_th, th[NSHUT];
+	int nth = 0, npairs = 0;
+
+	memset(&s, 0, sizeof s);
+	s.backend = backend;
+	for (; npairs < NSHUT; npairs++)
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s.sv[npairs]) < 0)
+			break;
+	if (npairs < NSHUT || pthread_create(&loop_th, NULL, shut_loop_main, &s) != 0) {
+		tap(0, "shutdown %s: socketpair or pthread_create: %s", backend,
+		    strerror(errno));
+		goto out;
+	}
+	if (wait_for(&s.ready, 1) < 0) {
+		pthread_join(loop_th, NULL);
+		tap(0, "shutdown %s: the loop did not start", backend);
+		goto out;
+	}
+	for (int i = 0; i < NSHUT; i++) {
+		t[i] = (struct shutter){ &s, i };
+		if (pthread_create(&th[nth], NULL, shutter_main, &t[i]) == 0)
+			nth++;
+		else
+			atomic_fetch_add(&s.shut, 1);  /* the loop waits for no call */
+	}
+	for (int i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	if (nth != NSHUT)
+		note(&s.failed, "shutdown: only %d shutter threads", nth);
+	pthread_join(loop_th, NULL);
+	tap(!atomic_load(&s.failed), "shutdown %s: %d threads shut a watched socket "
+	    "down each with sio_shutdown(), every reader read EOF", backend, NSHUT);
+out:
+	for (int i = 0; i < npairs; i++) {
+		close(s.sv[i][0]);
+		close(s.sv[i][1]);
+	}
+}
+
 int
 main(void)
 {
@@ -676,15 +812,16 @@ main(void)
 	} scenarios[] = {
 		{ "loops", test_loops }, { "async", test_async },
 		{ "signals", test_signals }, { "churn", test_churn },
+		{ "shutdown", test_shutdown },
 	};
-	size_t nrun = 0;
+	size_t nscen = sizeof scenarios / sizeof scenarios[0], nrun = 0;
 
 	pick_backends();
-	for (size_t k = 0; k < 4; k++)
+	for (size_t k = 0; k < nscen; k++)
 		nrun += listed("SIO_TSAN_SCENARIOS", scenarios[k].name);
 	printf("1..%zu\n", nrun * nbackends);
 	for (size_t i = 0; i < nbackends; i++)
-		for (size_t k = 0; k < 4; k++)
+		for (size_t k = 0; k < nscen; k++)
 			if (listed("SIO_TSAN_SCENARIOS", scenarios[k].name))
 				scenarios[k].run(backends[i]);
 	return tap_failed;
