@@ -14,10 +14,14 @@
  *   the kernel sends plain SIGIO to the same owner instead: SIGIO is drained
  *   with the real-time signal and means one full rescan.
  * - si_code is the reason (POLL_IN ... POLL_HUP) and si_band the poll bits;
- *   si_fd is the number the fd had when O_ASYNC was set.  Queued signals
- *   are not withdrawn when an fd is closed, so a record may name a number
- *   that now belongs to another file: the registry then finds no watcher,
- *   or the new file's watcher, which gets at worst a spurious call.
+ *   si_fd names the open file description by the fd through which O_ASYNC
+ *   was turned on, which need not be the watched fd (a dup() of it):
+ *   sigdrive.c reports a record to every fd of the loop on the description
+ *   and turns O_ASYNC on again through a survivor when that fd is disarmed.
+ *   Queued signals are not withdrawn when an fd is closed, so a record may
+ *   name a number that now belongs to another file: the registry then
+ *   finds no watcher, or the new file's watcher, which gets at worst a
+ *   spurious call.
  * - Urgent data raises both SIGURG and a POLL_PRI record: the record names
  *   the fd, so SIGURG needs no rescan here.
  * Owner, O_ASYNC, the recheck set that keeps delivery level-triggered, the

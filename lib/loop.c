@@ -217,7 +217,7 @@ sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec)
 	if (loop->rtsig_signo != 0 && rec->signo == loop->rtsig_signo) {
 		if (rec->fd >= 0)
 			/* si_band holds poll(2) bits */
-			sio__fd_ready(loop, rec->fd,
+			sio__sd_ready(loop, rec->fd,
 			              sio__revents_from_poll((short)rec->band));
 		else
 			loop->rescan = 1;   /* sent by kill(): names no fd */

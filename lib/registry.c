@@ -67,7 +67,8 @@ sio__slot_reserve(sio_loop *loop, int fd)
 	if (grow((void **)&s, &cap, (size_t)fd + 1, sizeof *s) < 0)
 		return -1;
 	for (size_t i = (size_t)loop->nslots; i < cap; i++)
-		s[i] = (struct sio__fdslot){ .bindex = -1 };
+		s[i] = (struct sio__fdslot){ .bindex = -1, .alias = -1,
+		                             .hnext = -1 };
 	loop->slots = s;
 	loop->nslots = (int)cap;
 	return 0;

@@ -26,8 +26,10 @@
  *   record on the self-pipe wakes the sleep.  The pipe closes the race
  *   between the last check and the sleep, and covers platforms without
  *   ppoll.
- * - Owner and O_ASYNC belong to the open file description, not the fd: a
- *   description shared by two loops signals only the owner set last.
+ * - Owner, signal and O_ASYNC belong to the open file description, not the
+ *   fd: a description shared by two loops signals only the owner set last,
+ *   and fds of one loop on one description (dup(), a socket that is both
+ *   stdin and stdout) share them (see "open file descriptions" below).
  */
 #include "config.h"
 
@@ -35,6 +37,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -49,6 +52,12 @@
 #endif
 #ifdef HAVE_SYS_FILIO_H
 #include <sys/filio.h>
+#endif
+
+#if defined(HAVE_LINUX_KCMP_H) && HAVE_DECL_KCMP_FILE && HAVE_DECL_SYS_KCMP
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
+#define SIO__HAVE_KCMP 1
 #endif
 
 #if defined(HAVE_SIGNALFD) && defined(HAVE_SYS_SIGNALFD_H)
@@ -143,13 +152,20 @@ set_owner(sio_loop *loop, struct sio__sigdrive *sd, int fd, pid_t tid)
 #endif
 }
 
+/* `anew`: turn it off first if it is on, so that the kernel records `fd`
+ * as the number naming the description (see ring_home()). */
 static int
-set_async(int fd, int on)
+set_async(int fd, int on, int anew)
 {
 #ifdef HAVE_O_ASYNC
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0)
 		return -1;
+	if (anew && (fl & O_ASYNC)) {
+		fl &= ~O_ASYNC;
+		if (fcntl(fd, F_SETFL, fl) < 0)
+			return -1;
+	}
 	int want = on ? (fl | O_ASYNC) : (fl & ~O_ASYNC);
 	if (want != fl && fcntl(fd, F_SETFL, want) < 0)
 		return -1;
@@ -159,6 +175,9 @@ set_async(int fd, int on)
 	}
 	return 0;
 #else
+	int off = 0;
+	if (anew && ioctl(fd, FIOASYNC, &off) < 0)
+		return -1;
 	return ioctl(fd, FIOASYNC, &on);
 #endif
 }
@@ -177,7 +196,9 @@ can_signal(int fd)
 }
 
 /* Which signal, which thread, then O_ASYNC: in that order, so that no
- * signal is raised before it can reach the loop. */
+ * signal is raised before it can reach the loop.  On rtsig, O_ASYNC is
+ * turned on through `fd` even if it was on already, so that the kernel's
+ * records name `fd` (see "open file descriptions"). */
 static int
 async_enable(sio_loop *loop, struct sio__sigdrive *sd, int fd)
 {
@@ -187,7 +208,229 @@ async_enable(sio_loop *loop, struct sio__sigdrive *sd, int fd)
 #endif
 	if (set_owner(loop, sd, fd, loop->owner_tid) < 0)
 		return -1;
-	return set_async(fd, 1);
+	return set_async(fd, 1, sd->setsig != 0);
+}
+
+/* ---- open file descriptions ------------------------------------------------ */
+
+/*
+ * Several fds of one loop may share an open file description: dup()s, or
+ * a socket received as both stdin and stdout.  The kernel keeps owner,
+ * signal and O_ASYNC per description, and an rtsig record (si_fd) names
+ * the description by the fd through which O_ASYNC was turned on: the
+ * kernel keeps that number while O_ASYNC stays on, even after the fd is
+ * closed, and setting O_ASYNC again through another fd changes nothing.
+ *
+ * So the armed fds of one description form a ring (slot->alias).  The
+ * first one armed sets the description up and is its home (the number the
+ * kernel records); the others join without touching it.  A record reaches
+ * the watchers of every fd of the ring.  O_ASYNC is undone only when the
+ * last fd of the ring is disarmed.  When the home is disarmed first, rtsig
+ * turns O_ASYNC off and on again through a survivor, the new home, and
+ * polls every survivor: what came in between raised no signal.
+ *
+ * Finding the ring of a newly armed fd: candidates are the armed fds with
+ * its device and inode (an index, so that arming stays O(1)); on Linux,
+ * kcmp(2) tells whether a candidate is the same description.  Where kcmp
+ * is missing or refused (other systems; seccomp filters, as in many
+ * containers), the same inode with O_ASYNC already on counts as the same
+ * description: exact for sockets, which cannot be opened twice.  Two opens
+ * of one FIFO or terminal are told apart by O_ASYNC, unless something else
+ * had set it on the second: that one is then taken for the first, which
+ * costs spurious calls and leaves its O_ASYNC on.
+ */
+
+static size_t
+index_bucket(const struct sio__descindex *ix, const struct sio__fdslot *slot)
+{
+	uint64_t h = (uint64_t)slot->dev * UINT64_C(0x9e3779b97f4a7c15) ^
+	             (uint64_t)slot->ino * UINT64_C(0xc2b2ae3d27d4eb4f);
+	return (size_t)(h ^ (h >> 32)) & (ix->cap - 1);
+}
+
+static void
+index_link(sio_loop *loop, struct sio__descindex *ix, int fd)
+{
+	struct sio__fdslot *slot = sio__slot(loop, fd);
+	size_t b = index_bucket(ix, slot);
+	slot->hnext = ix->head[b];
+	ix->head[b] = fd;
+}
+
+static void
+index_unlink(sio_loop *loop, struct sio__descindex *ix, int fd)
+{
+	struct sio__fdslot *slot = sio__slot(loop, fd);
+	int *p = &ix->head[index_bucket(ix, slot)];
+	while (*p != fd)
+		p = &loop->slots[*p].hnext;
+	*p = slot->hnext;
+	slot->hnext = -1;
+	ix->n--;
+}
+
+/* Room for one more fd, at most one per bucket on average.  Growing
+ * rehashes the fds in rings, which are exactly the indexed ones. */
+static int
+index_reserve(sio_loop *loop, struct sio__descindex *ix)
+{
+	if (ix->n < ix->cap)
+		return 0;
+	size_t cap = ix->cap ? 2 * ix->cap : 64;
+	int *head = malloc(cap * sizeof *head);
+	if (head == NULL)
+		return -1;
+	for (size_t i = 0; i < cap; i++)
+		head[i] = -1;
+	free(ix->head);
+	ix->head = head;
+	ix->cap = cap;
+	for (int fd = 0; fd < loop->nslots; fd++)
+		if (loop->slots[fd].alias >= 0)
+			index_link(loop, ix, fd);
+	return 0;
+}
+
+/* 1 if `fd` and `other` share one open file description, 0 if not, -1 if
+ * the system cannot tell. */
+static int
+same_description(int fd, int other)
+{
+#ifdef SIO__HAVE_KCMP
+	pid_t pid = getpid();
+	long r = syscall(SYS_kcmp, pid, pid, KCMP_FILE, fd, other);
+	if (r >= 0)
+		return r == 0;
+	if (errno == EBADF)
+		return 0;       /* `other` was closed under its watcher */
+#else
+	(void)fd;
+	(void)other;
+#endif
+	return -1;
+}
+
+/* Where O_ASYNC cannot be read, say yes: the caller then errs towards
+ * "one description", the side that costs only spurious calls. */
+static int
+async_is_on(int fd)
+{
+#ifdef HAVE_O_ASYNC
+	int fl = fcntl(fd, F_GETFL);
+	return fl >= 0 && (fl & O_ASYNC);
+#else
+	(void)fd;
+	return 1;
+#endif
+}
+
+/* An armed fd on the description of `fd`, or -1. */
+static int
+ring_find(sio_loop *loop, struct sio__sigdrive *sd, int fd)
+{
+	const struct sio__fdslot *slot = sio__slot(loop, fd);
+	int guess = -1;
+	if (sd->index.cap == 0)
+		return -1;
+	for (int c = sd->index.head[index_bucket(&sd->index, slot)]; c >= 0;
+	     c = loop->slots[c].hnext) {
+		const struct sio__fdslot *cs = &loop->slots[c];
+		if (cs->dev != slot->dev || cs->ino != slot->ino)
+			continue;
+		int same = same_description(fd, c);
+		if (same > 0)
+			return c;
+		if (same < 0 && guess < 0)
+			guess = c;
+	}
+	return guess >= 0 && async_is_on(fd) ? guess : -1;
+}
+
+/* Still the file the slot was armed for: not closed, number not reused? */
+static int
+same_file(const struct sio__fdslot *slot, int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && st.st_dev == slot->dev &&
+	       st.st_ino == slot->ino;
+}
+
+/* Set the description of the ring of `start` up for this loop through one
+ * of its fds, the new home, and poll them all, since nothing that came
+ * while O_ASYNC was off (or the parent's) signalled this loop. */
+static void
+ring_home(sio_loop *loop, struct sio__sigdrive *sd, int start)
+{
+	int homed = 0, fd = start;
+	do {
+		struct sio__fdslot *s = &loop->slots[fd];
+		s->home = 0;
+		if (!homed && same_file(s, fd) && async_enable(loop, sd, fd) == 0)
+			s->home = homed = 1;
+		sio__recheck_new(loop, fd);
+		fd = s->alias;
+	} while (fd != start);
+}
+
+/* A signalling fd is armed: join the ring of its description, which is set
+ * up already, or set the description up and start a ring of one. */
+static int
+ring_enter(sio_loop *loop, struct sio__sigdrive *sd, int fd)
+{
+	struct sio__fdslot *slot = sio__slot(loop, fd);
+	if (index_reserve(loop, &sd->index) < 0)
+		return -1;
+	int member = ring_find(loop, sd, fd);
+	if (member >= 0) {
+		struct sio__fdslot *m = &loop->slots[member];
+		slot->alias = m->alias;
+		m->alias = fd;
+		slot->inherited = m->inherited;
+	} else {
+		if (async_enable(loop, sd, fd) < 0)
+			return -1;
+		slot->alias = fd;
+		slot->home = 1;
+	}
+	index_link(loop, &sd->index, fd);
+	sd->index.n++;
+	return 0;
+}
+
+/* A signalling fd is disarmed.  The last of its ring undoes O_ASYNC (not
+ * the parent's, see sio__sd_fork()); on rtsig, whose records carry the
+ * number, a home leaving others behind hands the description to them. */
+static void
+ring_exit(sio_loop *loop, struct sio__sigdrive *sd, int fd)
+{
+	struct sio__fdslot *slot = sio__slot(loop, fd);
+	int prev = fd, next = slot->alias;
+	while (loop->slots[prev].alias != fd)
+		prev = loop->slots[prev].alias;
+	loop->slots[prev].alias = next;
+	slot->alias = -1;
+	index_unlink(loop, &sd->index, fd);
+	if (next == fd) {
+		if (!slot->inherited)
+			(void)set_async(fd, 0, 0); /* EBADF if closed: nothing to undo */
+	} else if (slot->home && sd->setsig != 0 && !slot->inherited) {
+		ring_home(loop, sd, next);
+	}
+}
+
+void
+sio__sd_ready(sio_loop *loop, int fd, unsigned revents)
+{
+	struct sio__fdslot *slot = sio__slot(loop, fd);
+	if (slot == NULL || slot->alias < 0) {
+		sio__fd_ready(loop, fd, revents);
+		return;
+	}
+	int m = fd;
+	do {
+		sio__fd_ready(loop, m, revents);
+		m = loop->slots[m].alias;
+	} while (m != fd);
 }
 
 /* ---- arming fds ------------------------------------------------------------ */
@@ -228,8 +471,8 @@ arm_first(sio_loop *loop, struct sio__sigdrive *sd, int fd)
 	int ok = can_signal(fd);
 	if (ok < 0)
 		return -1;
-	if (ok && async_enable(loop, sd, fd) < 0) {
-		if (errno == EBADF)
+	if (ok && ring_enter(loop, sd, fd) < 0) {
+		if (errno == EBADF || errno == ENOMEM)
 			return -1;
 		ok = 0;
 	}
@@ -241,13 +484,15 @@ arm_first(sio_loop *loop, struct sio__sigdrive *sd, int fd)
 }
 
 static void
-disarm_last(sio_loop *loop, int fd, struct sio__fdslot *slot)
+disarm_last(sio_loop *loop, struct sio__sigdrive *sd, int fd,
+            struct sio__fdslot *slot)
 {
 	if (slot->nosig)
 		loop->stats.fallback_fds--;
-	else if (!slot->inherited)     /* the parent's flag: leave it */
-		(void)set_async(fd, 0);  /* EBADF if closed: nothing to undo */
+	else
+		ring_exit(loop, sd, fd);
 	slot->nosig = slot->pollout = slot->fallback = slot->inherited = 0;
+	slot->home = 0;
 }
 
 int
@@ -260,7 +505,7 @@ sio__sd_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
 	struct sio__pollset *from = slot->fallback ? &sd->fb : &sd->async;
 	if (new_events == 0) {
 		pollset_del(loop, from, fd);
-		disarm_last(loop, fd, slot);
+		disarm_last(loop, sd, fd, slot);
 		return 0;
 	}
 	int to_poll = wants_poll(sd, slot, new_events);
@@ -272,7 +517,7 @@ sio__sd_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
 	if (pollset_reserve(to, to->n + 1) < 0) {
 		int saved = errno;
 		if (old == 0)
-			disarm_last(loop, fd, slot);
+			disarm_last(loop, sd, fd, slot);
 		errno = saved;
 		return -1;
 	}
@@ -561,6 +806,7 @@ sio__sd_close(sio_loop *loop, struct sio__sigdrive *sd)
 	free(sd->async.v);
 	free(sd->fb.v);
 	free(sd->check.v);
+	free(sd->index.head);
 	*sd = (struct sio__sigdrive){ .sfd = -1 };
 }
 
@@ -607,18 +853,23 @@ sio__sd_wait(sio_loop *loop, int timeout_ms)
 }
 
 /* The first iteration in a forked child after sio_loop_fork(): take the
- * descriptions the child's loop still watches (owner, signal, O_ASYNC).
- * Not before: what the child stopped until then stays the parent's. */
+ * descriptions the child's loop still watches (owner, signal, O_ASYNC),
+ * each through one of its fds, as the one the parent's records named may
+ * be gone from the child's loop.  Not before: what the child stopped until
+ * then stays the parent's. */
 static void
 adopt(sio_loop *loop, struct sio__sigdrive *sd)
 {
 	loop->forked = 0;
 	for (int fd = 0; fd < loop->nslots; fd++) {
-		struct sio__fdslot *slot = &loop->slots[fd];
-		if (!slot->inherited)
+		if (!loop->slots[fd].inherited)
 			continue;
-		slot->inherited = 0;
-		(void)async_enable(loop, sd, fd);
+		int m = fd;
+		do {
+			loop->slots[m].inherited = 0;
+			m = loop->slots[m].alias;
+		} while (m != fd);
+		ring_home(loop, sd, fd);
 	}
 	loop->rescan = 1;
 }
@@ -661,7 +912,7 @@ sio__sd_fork(sio_loop *loop)
 	sd->fb.v[0].fd = loop->pipe_rd;         /* the child's new pipe */
 	for (int fd = 0; fd < loop->nslots; fd++) {
 		struct sio__fdslot *slot = &loop->slots[fd];
-		if (slot->armed && !slot->nosig)
+		if (slot->alias >= 0)           /* armed for signals */
 			slot->inherited = 1;
 	}
 	loop->forked = 1;

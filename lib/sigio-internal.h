@@ -102,6 +102,15 @@ struct sio__fdslot {
 	uint8_t in_recheck;      /* already in loop->recheck[] */
 	uint8_t inherited;       /* armed by the parent before a fork: its
 	                            owner and O_ASYNC are the parent's */
+	uint8_t home;            /* this is the fd through which O_ASYNC was
+	                            turned on: rtsig records name its
+	                            description by this number */
+	int alias;               /* signal-driven backends: the next armed fd
+	                            of this loop on the same open file
+	                            description (a ring; itself when alone),
+	                            or -1 while not armed for signals */
+	int hnext;               /* next fd in its bucket of the
+	                            description index, or -1 */
 };
 
 /* ---- timers, signal watchers, async handles ------------------------------- */
@@ -261,6 +270,13 @@ struct sio__pollset {
 	struct pollfd *v;
 	size_t n, cap;
 };
+/* The fds armed for signals, by device and inode: a hash table of
+ * buckets chained through sio__fdslot.hnext. */
+struct sio__descindex {
+	int *head;                  /* first fd of each bucket, or -1 */
+	size_t cap;                 /* buckets: 0 or a power of 2 */
+	size_t n;                   /* fds in the table */
+};
 struct sio__sigdrive {
 	struct sio__pollset async;  /* O_ASYNC fds, with the events they want */
 	struct sio__pollset fb;     /* [0] self-pipe, then fds polled directly */
@@ -270,6 +286,7 @@ struct sio__sigdrive {
 	int have_urg;               /* SIGURG is ours (urgent data signals) */
 	int sfd;                    /* signalfd of `set`, or -1 */
 	int deferred;               /* the last wait skipped its check */
+	struct sio__descindex index; /* finds the fds of one description */
 	sigset_t set;               /* the signals drained synchronously */
 };
 int sio__sd_open(sio_loop *loop, struct sio__sigdrive *sd, int setsig);
@@ -280,6 +297,9 @@ int sio__sd_wait(sio_loop *loop, int timeout_ms);
 int sio__sd_enter(sio_loop *loop);
 void sio__sd_leave(sio_loop *loop);
 int sio__sd_fork(sio_loop *loop);
+/* An rtsig record: `fd` names an open file description; report `revents`
+ * on every fd of the loop on that description. */
+void sio__sd_ready(sio_loop *loop, int fd, unsigned revents);
 
 /* timer.c */
 size_t sio__timers_run(sio_loop *loop);       /* callbacks run */

@@ -3,7 +3,8 @@
  * and TCP; level-triggered and edge-triggered delivery; fds ready before the
  * watcher starts; sio_io_set(); EOF, hang-up and errors; regular files (the
  * sigio backend's poll fallback); the fd flags a watcher sets and undoes;
- * the application's own shutdown of a watched socket (sio_shutdown()).
+ * the application's own shutdown of a watched socket (sio_shutdown());
+ * several fds on one open file description (dup(), the inetd pattern).
  */
 #include "config.h"
 
@@ -1617,4 +1618,295 @@ SIO_BACKEND_TEST(io, shutdown_arguments)
 	close_pair(p);
 	close_pair(quiet);
 	close(unconnected);
+}
+
+/* ---- one open file description under several fds ---------------------- */
+
+/* Owner and O_ASYNC belong to the open file description, and an rtsig
+ * record names the fd through which O_ASYNC was turned on.  The tests below
+ * start the first watcher on `fd` and the next on a dup() of it, so the
+ * kernel names the description by `fd`. */
+
+/* Reads until EAGAIN; stops itself once `want` bytes came (extra calls
+ * that read nothing are allowed by the API).  dup_reader_done() waits for
+ * `until` bytes. */
+struct dup_reader {
+	int calls;
+	size_t want;
+	size_t until;
+	size_t len;
+	char data[64];
+};
+
+static void
+dup_read_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct dup_reader *r = arg;
+	ssize_t n;
+
+	(void)revents;
+	r->calls++;
+	while (r->len < sizeof(r->data) &&
+	       ((n = read(fd, r->data + r->len, sizeof(r->data) - r->len)) > 0 ||
+	        (n < 0 && errno == EINTR)))
+		if (n > 0)
+			r->len += (size_t)n;
+	if (r->len >= r->want)
+		sio_io_stop(io);
+}
+
+static bool
+dup_reader_done(void *arg)
+{
+	struct dup_reader *r = arg;
+
+	return r->len >= r->until;
+}
+
+/* True when the description behind `fd` has O_ASYNC. */
+static bool
+has_async(int fd)
+{
+	return (t_getfl(fd) & O_ASYNC) != 0;
+}
+
+/*
+ * A reader (the survivor) and a `leaver` watcher (SIO_READ or SIO_WRITE)
+ * watch `fd` and a dup() of it, the leaver on `fd` itself when
+ * `leaver_first`.  The leaver stops and its fd is closed; what the peer
+ * wrote before and writes after must reach the survivor, and O_ASYNC stays
+ * until the survivor stops too.  Takes `fd` (closes it).
+ */
+static void
+check_dup_survivor(const struct sio_test_backend *be, int fd, int peer,
+                   unsigned leaver_events, bool leaver_first)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct dup_reader r = { .want = 6, .until = 3 };
+	struct rec l = { 0 };
+	int d = dup(fd);
+	int lfd = leaver_first ? fd : d, sfd = leaver_first ? d : fd;
+	sio_io *leaver = NULL, *survivor;
+	bool async_kept;
+
+	cr_assert_geq(d, 0, "dup: %s", strerror(errno));
+	if (leaver_first)
+		leaver = sio_io_start(loop, lfd, leaver_events, rec_cb, &l);
+	survivor = sio_io_start(loop, sfd, SIO_READ, dup_read_cb, &r);
+	cr_assert_not_null(survivor, "sio_io_start(survivor): %s", strerror(errno));
+	if (!leaver_first)
+		leaver = sio_io_start(loop, lfd, leaver_events, rec_cb, &l);
+	cr_assert_not_null(leaver, "sio_io_start(leaver): %s", strerror(errno));
+	t_run_nowait(loop, 2);
+	cr_assert_eq(r.calls, 0, "the reader ran before any data");
+
+	/* Announced while the leaver still watches: the record may name it. */
+	t_write_all(peer, "one", 3);
+	sio_io_stop(leaver);
+	close(lfd);
+	async_kept = has_async(sfd);
+	cr_assert(t_run_until(loop, dup_reader_done, &r, SIO_TEST_MAX_ONCE),
+	          "data sent while the %s watcher of fd %d stopped never "
+	          "reached the reader of its %s (got %zu bytes)",
+	          leaver_events == SIO_READ ? "read" : "write", lfd,
+	          leaver_first ? "dup" : "original", r.len);
+	/* Nothing ready any more: from here on only a signal can tell. */
+	t_run_nowait(loop, 2);
+	r.until = 6;
+	t_write_all(peer, "two", 3);
+	cr_assert(t_run_until(loop, dup_reader_done, &r, SIO_TEST_MAX_ONCE),
+	          "data sent after the %s watcher of fd %d stopped never "
+	          "reached the reader of its %s (got %zu bytes)",
+	          leaver_events == SIO_READ ? "read" : "write", lfd,
+	          leaver_first ? "dup" : "original", r.len);
+	cr_assert_arr_eq(r.data, "onetwo", 6, "the reader got the wrong bytes");
+	if (t_signal_driven(be))
+		cr_assert(async_kept, "O_ASYNC was cleared while fd %d of the "
+		          "same description was still watched", sfd);
+	cr_assert_not(has_async(sfd), "O_ASYNC left on after the last watcher "
+	              "of the description stopped");
+	t_loop_free(loop);
+	close(sfd);
+}
+
+/* (a) The dup's watcher stops; the original's still hears. */
+SIO_BACKEND_TEST(io, dup_stop_dup_reader)
+{
+	int sv[2], c, s;
+
+	t_socketpair(sv);
+	check_dup_survivor(be, sv[0], sv[1], SIO_READ, false);
+	close(sv[1]);
+	t_tcp_pair(&c, &s);
+	check_dup_survivor(be, s, c, SIO_READ, false);
+	close(c);
+}
+
+/* (c) The watcher of the fd the kernel names the description by stops;
+ * the dup's watcher still hears, also of what was sent just before. */
+SIO_BACKEND_TEST(io, dup_stop_first_reader)
+{
+	int sv[2], c, s;
+
+	t_socketpair(sv);
+	check_dup_survivor(be, sv[0], sv[1], SIO_READ, true);
+	close(sv[1]);
+	t_tcp_pair(&c, &s);
+	check_dup_survivor(be, s, c, SIO_READ, true);
+	close(c);
+}
+
+/* (b) The inetd pattern, the other way round: a write watcher on one fd
+ * stops, in either order, and the reader on the other still hears. */
+SIO_BACKEND_TEST(io, dup_stop_writer)
+{
+	for (int first = 0; first < 2; first++) {
+		int sv[2], c, s;
+
+		t_socketpair(sv);
+		check_dup_survivor(be, sv[0], sv[1], SIO_WRITE, first);
+		close(sv[1]);
+		t_tcp_pair(&c, &s);
+		check_dup_survivor(be, s, c, SIO_WRITE, first);
+		close(c);
+	}
+}
+
+static bool
+writer_called(void *arg)
+{
+	return ((struct drain_case *)arg)->writer_calls > 0;
+}
+
+/*
+ * (b) The inetd pattern: a reader on `s`, a writer on a dup() of it (or
+ * the writer first, when `writer_first`), the send buffer full.  When the
+ * peer drains it the writer must hear SIO_WRITE, whichever fd the kernel
+ * names the description by.  TCP: an AF_UNIX socket's write interest is
+ * polled, not signalled.
+ */
+static void
+check_dup_writer(const char *backend, bool writer_first)
+{
+	sio_loop *loop = t_loop_new(backend);
+	struct drain_case dc = { 0 };
+	struct dup_reader r = { .want = 1 };
+	int c, s, d;
+	sio_io *reader;
+
+	t_tcp_pair(&c, &s);
+	d = dup(s);
+	cr_assert_geq(d, 0, "dup: %s", strerror(errno));
+	fill_until_blocked(d);
+	if (writer_first)
+		dc.writer = sio_io_start(loop, d, SIO_WRITE, drain_writer_cb, &dc);
+	reader = sio_io_start(loop, s, SIO_READ, dup_read_cb, &r);
+	cr_assert_not_null(reader, "sio_io_start(reader): %s", strerror(errno));
+	if (!writer_first)
+		dc.writer = sio_io_start(loop, d, SIO_WRITE, drain_writer_cb, &dc);
+	cr_assert_not_null(dc.writer, "sio_io_start(writer): %s",
+	                   strerror(errno));
+	t_run_nowait(loop, 3);
+	cr_assert_eq(dc.writer_calls, 0, "the writer ran on a full buffer");
+	dc.reader = sio_io_start(loop, c, SIO_READ, drain_reader_cb, &dc);
+	cr_assert_not_null(dc.reader, "sio_io_start(drain): %s", strerror(errno));
+	cr_assert(t_run_until(loop, writer_called, &dc, SIO_TEST_MAX_ONCE),
+	          "the writer on dup %d (started %s the reader on fd %d) never "
+	          "heard that the drained buffer is writable", d,
+	          writer_first ? "before" : "after", s);
+	cr_assert(dc.writer_revents & SIO_WRITE, "revents %#x lacks SIO_WRITE",
+	          dc.writer_revents);
+	cr_assert_eq(r.calls, 0, "the reader ran with nothing to read");
+	sio_io_stop(reader);
+	t_loop_free(loop);
+	close(d);
+	close(s);
+	close(c);
+}
+
+SIO_BACKEND_TEST(io, dup_inetd_write_after_drain)
+{
+	check_dup_writer(be->name, false);
+	check_dup_writer(be->name, true);
+}
+
+/* The fd the kernel names the description by is closed under its watcher
+ * and its number given to another socket, which a new watcher takes: the
+ * dup's watcher still hears, and the new one hears its own socket. */
+SIO_BACKEND_TEST(io, dup_first_fd_reused)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct dup_reader old = { .want = 1 }, r = { .want = 3 },
+	                  nr = { .want = 3 };
+	int sv[2], other[2], d;
+	sio_io *gone;
+
+	t_socketpair(sv);
+	t_socketpair(other);
+	d = dup(sv[0]);
+	cr_assert_geq(d, 0, "dup: %s", strerror(errno));
+	gone = sio_io_start(loop, sv[0], SIO_READ, dup_read_cb, &old);
+	cr_assert_not_null(gone, "sio_io_start: %s", strerror(errno));
+	cr_assert_not_null(sio_io_start(loop, d, SIO_READ, dup_read_cb, &r),
+	                   "sio_io_start(dup): %s", strerror(errno));
+	t_run_nowait(loop, 2);
+	cr_assert_eq(dup2(other[0], sv[0]), sv[0], "dup2: %s", strerror(errno));
+	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_READ, dup_read_cb, &nr),
+	                   "sio_io_start(reused number): %s", strerror(errno));
+	t_write_all(sv[1], "dup", 3);
+	t_write_all(other[1], "new", 3);
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert_eq(r.len, 3, "the dup's reader got %zu bytes, want 3", r.len);
+	cr_assert_arr_eq(r.data, "dup", 3, "the dup's reader got the wrong bytes");
+	cr_assert_eq(nr.len, 3, "the new socket's reader got %zu bytes, want 3",
+	             nr.len);
+	cr_assert_arr_eq(nr.data, "new", 3, "the new socket's reader got the "
+	                 "wrong bytes");
+	cr_assert_eq(old.calls, 0, "the watcher of the closed fd ran");
+	sio_io_stop(gone);
+	t_loop_free(loop);
+	close(d);
+	close_pair(sv);
+	close_pair(other);
+}
+
+/* Two opens of one FIFO are two descriptions on one inode: each keeps its
+ * own O_ASYNC, and stopping the watcher of one leaves the other served. */
+SIO_BACKEND_TEST(io, fifo_opened_twice)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct dup_reader r1 = { .want = 1 }, r2 = { .want = 3, .until = 3 };
+	char dir[] = "/tmp/sigio-fifo-XXXXXX", path[64];
+	int a, b, w;
+	sio_io *first;
+
+	cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/f", dir);
+	cr_assert_eq(mkfifo(path, 0600), 0, "mkfifo: %s", strerror(errno));
+	a = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	b = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	w = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	cr_assert(a >= 0 && b >= 0 && w >= 0, "open fifo: %s", strerror(errno));
+	unlink(path);
+	rmdir(dir);
+	first = sio_io_start(loop, a, SIO_READ, dup_read_cb, &r1);
+	cr_assert_not_null(first, "sio_io_start: %s", strerror(errno));
+	cr_assert_not_null(sio_io_start(loop, b, SIO_READ, dup_read_cb, &r2),
+	                   "sio_io_start: %s", strerror(errno));
+	t_run_nowait(loop, 2);
+	sio_io_stop(first);
+	if (t_signal_driven(be)) {
+		cr_assert_not(has_async(a), "O_ASYNC left on a description "
+		              "nobody watches (taken for the other open?)");
+		cr_assert(has_async(b), "O_ASYNC cleared on the other open");
+	}
+	t_write_all(w, "abc", 3);
+	cr_assert(t_run_until(loop, dup_reader_done, &r2, SIO_TEST_MAX_ONCE),
+	          "the second open's reader never heard (got %zu bytes)", r2.len);
+	cr_assert_arr_eq(r2.data, "abc", 3, "the reader got the wrong bytes");
+	cr_assert_eq(r1.calls, 0, "the stopped watcher ran");
+	t_loop_free(loop);
+	close(a);
+	close(b);
+	close(w);
 }
