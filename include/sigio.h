@@ -271,10 +271,20 @@ int sio_rtsig_get(void);
  * kernel signals new readiness.  The poll and select backends treat
  * SIO_EDGE as level-triggered (extra calls are allowed).
  *
- * Several watchers may watch one fd; each is called for its own events.
- * Ownership and O_ASYNC belong to the open file description: do not watch
- * one description (an fd and its dup()s) from two loops on the signal-
- * driven backends: only the loop that armed it last is signalled.
+ * Several watchers may watch one fd, and several fds of one loop may share
+ * an open file description (an fd and its dup()s, a socket that is both
+ * stdin and stdout); each watcher is called for its own events.  Owner,
+ * signal and O_ASYNC belong to the description, not the fd, so the signal-
+ * driven backends track descriptions: readiness signalled for one reaches
+ * the watchers of every fd of the loop on it, and its O_ASYNC stays until
+ * the last of them stops.  Linux tells descriptions apart with kcmp(2).
+ * Where that is missing or refused (other systems, seccomp sandboxes), fds
+ * on one inode count as one description when O_ASYNC is on already: exact
+ * for sockets, which cannot be opened twice; two opens of one FIFO or
+ * terminal are taken for one only if something else set O_ASYNC on the
+ * second, which then gets spurious calls and keeps its O_ASYNC.  Do not
+ * watch one description from two loops on the signal-driven backends: only
+ * the loop that armed it last is signalled.
  *
  * Shut a watched socket down with sio_shutdown(), not shutdown(2): the
  * kernel raises no signal for a process's own shutdown, and on the sigio
@@ -296,7 +306,9 @@ int sio_rtsig_get(void);
  * callback or unknown event bits, EBADF for a negative or closed fd,
  * ERANGE on the select backend
  * for fd >= FD_SETSIZE, ENOMEM, or the errno of a failing fcntl().
- * Cost: O(1) amortised, plus an fstat() and one or two fcntl() calls.
+ * Cost: O(1) amortised, plus an fstat() and one or two fcntl() calls; on
+ * the signal-driven backends the first watcher of an fd adds the fcntl()s
+ * that arm it, or, when the loop already watches its inode, a kcmp().
  */
 sio_io *sio_io_start(sio_loop *loop, int fd, unsigned events, sio_io_cb cb,
                      void *arg);
@@ -319,8 +331,13 @@ int sio_io_fd(const sio_io *io);
  * sio_io_stop - stop a watcher and free it.  Safe from any callback of its
  * loop, its own included; once it returns, the watcher's callback never runs
  * again, even if it was ready in the iteration being dispatched.  When the
- * last watcher of an fd stops, the O_ASYNC the loop set on it is undone
- * (O_NONBLOCK stays).  The fd itself is not closed.  NULL is ignored.
+ * last watcher of an open file description stops (of every fd of the loop
+ * on it), the O_ASYNC the loop set on it is undone (O_NONBLOCK stays).  On
+ * rtsig, whose signals name a description by the fd through which O_ASYNC
+ * was turned on, stopping the last watcher of that fd while a dup() is
+ * still watched turns O_ASYNC off and on again through the dup (a few
+ * fcntl() calls) and checks the dup's watchers on the next iteration.  The
+ * fd itself is not closed.  NULL is ignored.
  */
 void sio_io_stop(sio_io *io);
 
