@@ -352,8 +352,9 @@ void sio_io_stop(sio_io *io);
  * once.  "Shut the socket down to wake its reader" works with this call
  * on every backend.
  *
- * On the next iteration (the loop is woken if it sleeps) fd's watchers
- * get what poll() reports then: after SHUT_RD or SHUT_RDWR a read watcher
+ * On the next iteration (the loop is woken if it sleeps) fd's watchers,
+ * and those of every fd of the loop on its open file description (a dup()
+ * of it, watched or not), get what poll() reports then: after SHUT_RD or SHUT_RDWR a read watcher
  * is called with SIO_READ and reads end of file (0); after SHUT_WR a TCP
  * socket is writable (a write watcher blocked on a full send buffer is
  * called, and its writes fail with EPIPE), while an AF_UNIX socket stays
@@ -375,7 +376,8 @@ void sio_io_stop(sio_io *io);
  * loop's self-pipe, atomics): another thread, or a signal handler, may
  * shut a socket down to wake the loop's reader while the loop sleeps, as
  * long as the loop is not being freed meanwhile.  Cost: the shutdown(2)
- * and one pipe write; the loop then polls that one fd.  When the pipe is
+ * and one pipe write; the loop then polls the fds of that description (an
+ * fstat() finds them when `fd` itself is not watched).  When the pipe is
  * full (thousands of notes nobody has read yet), the loop polls every fd
  * once instead (counted in sio_stats.pipe_overflows): nothing is lost.
  */

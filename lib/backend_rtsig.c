@@ -75,4 +75,5 @@ const struct sio__backend sio__backend_rtsig = {
 	.enter = sio__sd_enter,
 	.leave = sio__sd_leave,
 	.fork = sio__sd_fork,
+	.alias_of = sio__sd_alias_of,
 };

@@ -47,4 +47,5 @@ const struct sio__backend sio__backend_sigio = {
 	.enter = sio__sd_enter,
 	.leave = sio__sd_leave,
 	.fork = sio__sd_fork,
+	.alias_of = sio__sd_alias_of,
 };

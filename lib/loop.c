@@ -202,11 +202,12 @@ void
 sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec)
 {
 	if (rec->signo == 0) {
-		/* With an fd: sio_shutdown() changed its readiness and no
-		 * signal says so: poll it at the next check, which is never
-		 * deferred.  Without: a plain wake-up; the loop is awake. */
+		/* With an fd: sio_shutdown() changed the readiness of its
+		 * description and no signal says so: poll the fds on it at
+		 * the next check, which is never deferred.  Without: a plain
+		 * wake-up; the loop is awake. */
 		if (rec->fd >= 0)
-			sio__recheck_new(loop, rec->fd);
+			sio__desc_recheck_new(loop, rec->fd);
 		return;
 	}
 	if (!sigismember(&loop->runtime_sigs, rec->signo)) {
@@ -217,7 +218,7 @@ sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec)
 	if (loop->rtsig_signo != 0 && rec->signo == loop->rtsig_signo) {
 		if (rec->fd >= 0)
 			/* si_band holds poll(2) bits */
-			sio__sd_ready(loop, rec->fd,
+			sio__desc_ready(loop, rec->fd,
 			              sio__revents_from_poll((short)rec->band));
 		else
 			loop->rescan = 1;   /* sent by kill(): names no fd */

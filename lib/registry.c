@@ -178,6 +178,43 @@ sio__recheck_new(sio_loop *loop, int fd)
 		loop->recheck_new = 1;
 }
 
+/* The next fd of the description of `fd`, `fd` itself if it has no
+ * ring: the signal-driven backends keep rings (sigdrive.c), the others
+ * none. */
+static int
+desc_next(sio_loop *loop, int fd)
+{
+	struct sio__fdslot *slot = sio__slot(loop, fd);
+	return slot != NULL && slot->alias >= 0 ? slot->alias : fd;
+}
+
+void
+sio__desc_ready(sio_loop *loop, int fd, unsigned revents)
+{
+	int m = fd;
+	do {
+		sio__fd_ready(loop, m, revents);
+		m = desc_next(loop, m);
+	} while (m != fd);
+}
+
+/* `fd` itself may be unwatched, its description watched through a dup():
+ * the backend finds the ring. */
+void
+sio__desc_recheck_new(sio_loop *loop, int fd)
+{
+	sio__recheck_new(loop, fd);
+	int start = loop->backend->alias_of != NULL ?
+	            loop->backend->alias_of(loop, fd) : -1;
+	if (start < 0)
+		return;
+	int m = start;
+	do {
+		sio__recheck_new(loop, m);
+		m = desc_next(loop, m);
+	} while (m != start);
+}
+
 /* Stop and free every watcher: sio_loop_free().  `disarm` 0: leave the
  * fds as they are (a child's copy of a loop whose fds the parent serves). */
 void

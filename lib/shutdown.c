@@ -13,7 +13,8 @@
  *
  * So the shutdown is followed by a note through the self-pipe naming the
  * fd, as a stop or an async send wakes the loop: the loop decodes it into
- * a check of that fd before it may sleep (sio__loop_note_signal()).  The
+ * a check, before it may sleep, of that fd and of every fd it watches on
+ * the same open file description (sio__loop_note_signal()).  The
  * pipe is the only way into a loop that works from any thread and from a
  * signal handler; a note lost to a full pipe forces a rescan instead
  * (sio__selfpipe_post()).

@@ -224,7 +224,7 @@ async_enable(sio_loop *loop, struct sio__sigdrive *sd, int fd)
  * So the armed fds of one description form a ring (slot->alias).  The
  * first one armed sets the description up and is its home (the number the
  * kernel records); the others join without touching it.  A record reaches
- * the watchers of every fd of the ring.  O_ASYNC is undone only when the
+ * the watchers of every fd of the ring (sio__desc_ready()).  O_ASYNC is undone only when the
  * last fd of the ring is disarmed.  When the home is disarmed first, rtsig
  * turns O_ASYNC off and on again through a survivor, the new home, and
  * polls every survivor: what came in between raised no signal.
@@ -324,18 +324,18 @@ async_is_on(int fd)
 #endif
 }
 
-/* An armed fd on the description of `fd`, or -1. */
+/* An armed fd on the description of `fd`, whose file is `id`, or -1. */
 static int
-ring_find(sio_loop *loop, struct sio__sigdrive *sd, int fd)
+ring_find(sio_loop *loop, struct sio__sigdrive *sd, int fd,
+          const struct sio__fdslot *id)
 {
-	const struct sio__fdslot *slot = sio__slot(loop, fd);
 	int guess = -1;
 	if (sd->index.cap == 0)
 		return -1;
-	for (int c = sd->index.head[index_bucket(&sd->index, slot)]; c >= 0;
+	for (int c = sd->index.head[index_bucket(&sd->index, id)]; c >= 0;
 	     c = loop->slots[c].hnext) {
 		const struct sio__fdslot *cs = &loop->slots[c];
-		if (cs->dev != slot->dev || cs->ino != slot->ino)
+		if (cs->dev != id->dev || cs->ino != id->ino)
 			continue;
 		int same = same_description(fd, c);
 		if (same > 0)
@@ -380,7 +380,7 @@ ring_enter(sio_loop *loop, struct sio__sigdrive *sd, int fd)
 	struct sio__fdslot *slot = sio__slot(loop, fd);
 	if (index_reserve(loop, &sd->index) < 0)
 		return -1;
-	int member = ring_find(loop, sd, fd);
+	int member = ring_find(loop, sd, fd, slot);
 	if (member >= 0) {
 		struct sio__fdslot *m = &loop->slots[member];
 		slot->alias = m->alias;
@@ -418,19 +418,18 @@ ring_exit(sio_loop *loop, struct sio__sigdrive *sd, int fd)
 	}
 }
 
-void
-sio__sd_ready(sio_loop *loop, int fd, unsigned revents)
+int
+sio__sd_alias_of(sio_loop *loop, int fd)
 {
+	struct sio__sigdrive *sd = loop->bstate;
 	struct sio__fdslot *slot = sio__slot(loop, fd);
-	if (slot == NULL || slot->alias < 0) {
-		sio__fd_ready(loop, fd, revents);
-		return;
-	}
-	int m = fd;
-	do {
-		sio__fd_ready(loop, m, revents);
-		m = loop->slots[m].alias;
-	} while (m != fd);
+	struct stat st;
+	if (slot != NULL && slot->alias >= 0)
+		return fd;
+	if (sd->index.n == 0 || fstat(fd, &st) < 0)
+		return -1;
+	struct sio__fdslot id = { .dev = st.st_dev, .ino = st.st_ino };
+	return ring_find(loop, sd, fd, &id);
 }
 
 /* ---- arming fds ------------------------------------------------------------ */

@@ -51,6 +51,11 @@ struct sio__backend {
 	/* Called by sio_loop_fork() in the child, after the new self-pipe is
 	 * in place.  May be NULL. */
 	int (*fork)(sio_loop *loop);
+	/* An fd of this loop armed on the open file description of `fd`
+	 * (which need not be armed itself), or -1: for news told by one fd
+	 * that concerns every fd of its description (sio_shutdown()).  NULL
+	 * when the backend keeps no rings (sio__fdslot.alias). */
+	int (*alias_of)(sio_loop *loop, int fd);
 };
 
 extern const struct sio__backend sio__backend_poll;
@@ -231,6 +236,11 @@ void sio__fd_ready(sio_loop *loop, int fd, unsigned revents);
 void sio__slot_kill(sio_loop *loop, int fd, int notify);
 void sio__recheck_add(sio_loop *loop, int fd);
 void sio__recheck_new(sio_loop *loop, int fd);
+/* The same for every fd of the loop on the open file description of `fd`
+ * (its ring, sio__fdslot.alias): what the kernel or the application did
+ * to a description, told by one of its fds. */
+void sio__desc_ready(sio_loop *loop, int fd, unsigned revents);
+void sio__desc_recheck_new(sio_loop *loop, int fd);
 int sio__pvec_push(struct sio__pvec *v, struct sio_io *p);
 int sio__ivec_push(struct sio__ivec *v, int x);
 unsigned sio__slot_events(const struct sio__fdslot *slot);
@@ -297,9 +307,7 @@ int sio__sd_wait(sio_loop *loop, int timeout_ms);
 int sio__sd_enter(sio_loop *loop);
 void sio__sd_leave(sio_loop *loop);
 int sio__sd_fork(sio_loop *loop);
-/* An rtsig record: `fd` names an open file description; report `revents`
- * on every fd of the loop on that description. */
-void sio__sd_ready(sio_loop *loop, int fd, unsigned revents);
+int sio__sd_alias_of(sio_loop *loop, int fd);
 
 /* timer.c */
 size_t sio__timers_run(sio_loop *loop);       /* callbacks run */

@@ -1910,3 +1910,33 @@ SIO_BACKEND_TEST(io, fifo_opened_twice)
 	close(b);
 	close(w);
 }
+
+/* sio_shutdown() through one fd shuts the description down: the watcher of
+ * its dup() hears of it, although the kernel signals nothing (see
+ * lib/shutdown.c). */
+SIO_BACKEND_TEST(io, dup_shutdown)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { .stop = 1 };
+	int c, s, d;
+
+	t_tcp_pair(&c, &s);
+	d = dup(s);
+	cr_assert_geq(d, 0, "dup: %s", strerror(errno));
+	cr_assert_not_null(sio_io_start(loop, d, SIO_READ, rec_cb, &r),
+	                   "sio_io_start: %s", strerror(errno));
+	t_run_nowait(loop, 2);
+	cr_assert_eq(r.calls, 0, "the reader ran before the shutdown");
+	cr_assert_eq(sio_shutdown(loop, s, SHUT_RD), 0, "sio_shutdown: %s",
+	             strerror(errno));
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert_eq(r.calls, 1, "the reader of the dup ran %d times after "
+	             "sio_shutdown(SHUT_RD) through the original, want 1",
+	             r.calls);
+	cr_assert_eq(r.last_read, 0, "read() after SHUT_RD returned %zd (%s), "
+	             "want 0 (EOF)", r.last_read, strerror(r.last_errno));
+	t_loop_free(loop);
+	close(d);
+	close(s);
+	close(c);
+}
