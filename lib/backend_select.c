@@ -86,24 +86,23 @@ select_kill_closed(sio_loop *loop)
 }
 
 static int
-select_wait(sio_loop *loop, int timeout_ms)
+select_check(sio_loop *loop, int timeout_ms)
 {
 	struct select_state *ss = loop->bstate;
 	fd_set rd = ss->rd, wr = ss->wr, ex = ss->ex;
 	FD_SET(loop->pipe_rd, &rd);
 	int nfds = (ss->maxfd > loop->pipe_rd ? ss->maxfd : loop->pipe_rd) + 1;
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-	if (timeout_ms != 0)
-		loop->stats.sleeps++;
 	int n = select(nfds, &rd, &wr, &ex, timeout_ms < 0 ? NULL : &tv);
 	if (n < 0) {
 		if (errno == EINTR)
-			return 0;
+			return 1;       /* a handler wrote its record */
 		if (errno != EBADF)
 			return -1;
 		select_kill_closed(loop);
 		return 0;
 	}
+	loop->rescan = 0;       /* every fd was looked at */
 	for (int fd = 0; fd <= ss->maxfd && n > 0; fd++) {
 		unsigned r = 0;
 		if (fd != loop->pipe_rd && FD_ISSET(fd, &rd))
@@ -117,9 +116,7 @@ select_wait(sio_loop *loop, int timeout_ms)
 			sio__fd_ready(loop, fd, r);
 		}
 	}
-	if (FD_ISSET(loop->pipe_rd, &rd))
-		sio__selfpipe_drain(loop);
-	return 0;
+	return FD_ISSET(loop->pipe_rd, &rd) != 0;
 }
 
 /* sio_loop_fork(): the child's new self-pipe must fit an fd_set too. */
@@ -139,6 +136,6 @@ const struct sio__backend sio__backend_select = {
 	.init = select_init,
 	.fini = select_fini,
 	.arm = select_arm,
-	.wait = select_wait,
+	.check = select_check,
 	.fork = select_fork,
 };

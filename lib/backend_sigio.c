@@ -7,45 +7,39 @@
  * with the number of watched fds; the rtsig backend, where Linux has it,
  * does not have that cost.  Everything else (owner, O_ASYNC, the recheck
  * set, the poll fallback, the synchronous drain and the sleep) is shared
- * with rtsig in sigdrive.c.
+ * with rtsig: see sigbackend.h.
  */
 #include "config.h"
 
-#include <stdlib.h>
-
-#include "sigio-internal.h"
+#include "sigbackend.h"
 
 static int
 sigio_init(sio_loop *loop)
 {
-	struct sio__sigdrive *sd = malloc(sizeof *sd);
-	if (sd == NULL)
-		return -1;
-	if (sio__sd_open(loop, sd, 0) < 0) {
-		free(sd);
-		return -1;
-	}
-	loop->bstate = sd;
-	return 0;
+	return sio__sd_init(loop, 0);
 }
 
+/* SIGIO, and SIGURG for urgent data, name no fd: look at every one. */
 static void
-sigio_fini(sio_loop *loop)
+sigio_decode(sio_loop *loop, const struct sio__sigrec *rec)
 {
-	sio__sd_close(loop, loop->bstate);
-	free(loop->bstate);
-	loop->bstate = NULL;
+	(void)rec;
+	loop->stats.signals++;
+	loop->rescan = 1;
 }
 
 const struct sio__backend sio__backend_sigio = {
 	.name = "sigio",
 	.level_triggered = 0,
 	.init = sigio_init,
-	.fini = sigio_fini,
+	.fini = sio__sd_fini,
 	.arm = sio__sd_arm,
-	.wait = sio__sd_wait,
+	.drain = sio__sd_drain,
+	.decode = sigio_decode,
+	.check = sio__sd_check,
 	.enter = sio__sd_enter,
 	.leave = sio__sd_leave,
 	.fork = sio__sd_fork,
+	.adopt = sio__sd_adopt,
 	.alias_of = sio__sd_alias_of,
 };

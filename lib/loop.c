@@ -1,25 +1,31 @@
 /*
- * loop.c - the event loop: creation and destruction, the phases of one
- * iteration, watcher start/stop, and the counters.
+ * loop.c - the event loop: creation and destruction, sio_loop_run() and
+ * the phases of one iteration (loop_iterate()), where every decision of
+ * an iteration is taken: when to look at the fds, when to sleep and for
+ * how long, what a record from the self-pipe means, what to run.  The
+ * backend is mechanism only (see struct sio__backend).
  *
  * One iteration, in order:
- *   1. wait     the backend learns what is ready (synchronously drained
- *               signals, a check of the recheck set or a full rescan, and
- *               only if nothing is ready a sleep on the self-pipe) and
- *               reports it with sio__fd_ready();
- *   2. dispatch each pending watcher's callback runs once; stopped and dead
- *               watchers are skipped; fds whose callback ran go to the
- *               recheck set, so that delivery stays level-triggered;
- *   3. reap     watchers stopped during the iteration are freed.
+ *   1. time      the cached clock is read;
+ *   2. timers    the due timers run;
+ *   3. drain     what the kernel queued (the signal-driven backends'
+ *                signals) becomes fd reports;
+ *   4. check     the fds the loop needs looked at, and the self-pipe, are
+ *                polled: sleeping, bounded by the next timer, only when
+ *                nothing is known ready; records read from the pipe become
+ *                reports, signal watchers' counts, or a rescan;
+ *   5. dispatch  each pending watcher's callback runs once, then the
+ *                signal watchers, the async handles and the timers that
+ *                fell due; fds whose callback ran go to the recheck set,
+ *                so that delivery stays level-triggered;
+ *   6. reap      handles stopped during the iteration are freed.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sigio-internal.h"
@@ -146,9 +152,7 @@ sio_loop_free(sio_loop *loop)
 	sio__sigwatch_free(loop);
 	sio__timers_free(loop);
 	sio__async_free_all(loop);
-	for (size_t i = 0; i < loop->graveyard.n; i++)
-		free(loop->graveyard.v[i]);
-	free(loop->graveyard.v);
+	sio__reap_free(loop);
 	loop->backend->fini(loop);
 	sio__signals_unregister(loop);
 	sio__selfpipe_close(&loop->pipe_rd, &loop->pipe_wr);
@@ -197,63 +201,120 @@ sio_loop_stop(sio_loop *loop)
 	errno = saved;
 }
 
-/* A record from the self-pipe, or a signal consumed synchronously. */
-void
-sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec)
+/* ---- the self-pipe's records ---------------------------------------------- */
+
+/* What one record means.  signo 0 is no signal: with an fd, sio_shutdown()
+ * changed the readiness of its description and no signal says so (its fds
+ * are looked at by the next check, which is never deferred); without, a
+ * wake-up (sio_loop_stop(), sio_async_send()), done by reading it.  A
+ * signal the backend takes for readiness is the backend's to decode; any
+ * other is a signal watcher's. */
+static void
+loop_take_record(sio_loop *loop, const struct sio__sigrec *rec)
 {
 	if (rec->signo == 0) {
-		/* With an fd: sio_shutdown() changed the readiness of its
-		 * description and no signal says so: poll the fds on it at
-		 * the next check, which is never deferred.  Without: a plain
-		 * wake-up; the loop is awake. */
 		if (rec->fd >= 0)
 			sio__desc_recheck_new(loop, rec->fd);
-		return;
+	} else if (sigismember(&loop->runtime_sigs, rec->signo)) {
+		loop->backend->decode(loop, rec);
+	} else {
+		sio__sigwatch_note(loop, rec->signo);
 	}
-	if (!sigismember(&loop->runtime_sigs, rec->signo)) {
-		sio__sigwatch_note(loop, rec->signo);   /* a user's signal */
-		return;
-	}
-	loop->stats.signals++;
-	if (loop->rtsig_signo != 0 && rec->signo == loop->rtsig_signo) {
-		if (rec->fd >= 0)
-			/* si_band holds poll(2) bits */
-			sio__desc_ready(loop, rec->fd,
-			              sio__revents_from_poll((short)rec->band));
-		else
-			loop->rescan = 1;   /* sent by kill(): names no fd */
-		return;
-	}
-#ifdef SIGURG
-	/* Urgent data: rtsig has a POLL_PRI record naming the fd as well;
-	 * sigio learns only that some fd has some. */
-	if (rec->signo == SIGURG) {
-		if (loop->rtsig_signo == 0)
-			loop->rescan = 1;
-		return;
-	}
-#endif
-#ifdef SIGIO
-	if (rec->signo == SIGIO) {
-		/* Plain SIGIO names no fd; on rtsig it means the real-time
-		 * queue overflowed and events were lost. */
-		if (loop->rtsig_signo != 0)
-			loop->stats.queue_overflows++;
-		loop->rescan = 1;
-	}
-#endif
 }
 
-/* ---- the phases of one iteration ---------------------------------------- */
+/* Read every record waiting in the self-pipe.  A record lost to a full
+ * pipe (the handler's, or a note's) is unknown news: every fd is looked at
+ * again, and a signal watcher whose signal was caught runs anyway. */
+static void
+loop_read_pipe(sio_loop *loop)
+{
+	struct sio__sigrec recs[128];
+	size_t n, total = 0;
+	do {
+		n = sio__selfpipe_read(loop->pipe_rd, recs, 128);
+		for (size_t i = 0; i < n; i++)
+			loop_take_record(loop, &recs[i]);
+		total += n;
+	} while (n == 128);
+	if (total > 0)
+		loop->stats.wakeups++;
+	int overflowed = sio__signals_overflowed(loop);
+	int notes_lost = atomic_exchange(&loop->notes_lost, 0);
+	if (overflowed || notes_lost) {
+		loop->stats.pipe_overflows++;
+		loop->rescan = 1;
+	}
+	sio__sigwatch_collect(loop, overflowed);
+}
+
+/* ---- the phases of one iteration ------------------------------------------ */
+
+/* Skip this iteration's check?  While signals keep coming, every other
+ * iteration does: the drained records already name fds to run, and the
+ * recheck set (fds whose callback ran, for level-triggered delivery) waits
+ * one iteration, never two, so no fd starves.  That halves the polls of a
+ * busy loop.  Never when a rescan is due or events are newly wanted (what
+ * was there before they were armed raised no signal, and a record naming
+ * part of it must not run the callback first: see sio__recheck_new()). */
+static int
+loop_defer_check(sio_loop *loop)
+{
+	if (loop->pending.n > 0 && !loop->rescan && !loop->recheck_new &&
+	    !loop->check_deferred) {
+		loop->check_deferred = 1;
+		return 1;
+	}
+	loop->check_deferred = 0;
+	return 0;
+}
+
+/* How long the check may sleep: not at all if something is known ready
+ * (reported, due, sent, stopped) or if nothing is active any more (the
+ * timer phase may have fired or stopped the last watcher: the run then
+ * returns after this iteration, and no watcher is left whose event could
+ * end the sleep); else until the next timer. */
+static int
+loop_timeout(sio_loop *loop, int mode, size_t ran)
+{
+	if (mode == SIO_RUN_NOWAIT || (mode == SIO_RUN_ONCE && ran > 0) ||
+	    atomic_load(&loop->stop_flag) || atomic_load(&loop->async_flag) ||
+	    loop->sig_pending || loop->active == 0 || loop->pending.n > 0 ||
+	    loop->rescan)
+		return 0;
+	return sio__timers_timeout(loop);
+}
+
+/* Look at the fds, sleeping up to `timeout` ms if nothing is ready.  The
+ * records of the self-pipe may ask for a full rescan (plain SIGIO, a pipe
+ * that overflowed), and a sleep that a signal interrupted leaves the
+ * recheck set unread: look again, without sleeping, until neither. */
+static int
+loop_check(sio_loop *loop, int timeout)
+{
+	if (timeout != 0)
+		loop->stats.sleeps++;
+	int pipe = loop->backend->check(loop, timeout);
+	int again = timeout != 0;
+	for (;;) {
+		if (pipe < 0)
+			return -1;
+		if (pipe > 0)
+			loop_read_pipe(loop);
+		if (!loop->rescan && !(again && loop->recheck.n > 0))
+			return 0;
+		again = 0;
+		pipe = loop->backend->check(loop, 0);
+	}
+}
 
 /* Call each pending watcher once.  Returns how many callbacks ran. */
 static size_t
 loop_dispatch(sio_loop *loop)
 {
 	size_t ran = 0;
-	/* Callbacks cannot add to `pending` (only wait() does), but they may
-	 * stop any watcher in it: a stopped one stays allocated, as a
-	 * zombie, until loop_reap(), so its state can still be read here. */
+	/* Callbacks cannot add to `pending` (only the drain and the check
+	 * do), but they may stop any watcher in it: a stopped one stays
+	 * allocated until the reap, so its state can still be read here. */
 	for (size_t i = 0; i < loop->pending.n; i++) {
 		struct sio_io *w = loop->pending.v[i];
 		unsigned revents = w->revents;
@@ -273,10 +334,10 @@ loop_dispatch(sio_loop *loop)
 	return ran;
 }
 
-/* The wait failed after reporting some fds: nothing is dispatched, but
- * the list must not keep them, since a watcher stopped before the next run
- * is freed at once.  Readiness taken from a signal is not lost: the fds
- * are looked at again by the next wait. */
+/* The drain or the check failed after reporting some fds: nothing is
+ * dispatched, but the pending list must not keep them, since a watcher
+ * stopped before the next run is freed at once.  Readiness taken from a
+ * signal is not lost: the fds are looked at again by the next check. */
 static void
 loop_unpend(sio_loop *loop)
 {
@@ -293,63 +354,28 @@ loop_unpend(sio_loop *loop)
 	loop->pending.n = 0;
 }
 
-/* Free what was stopped during the iteration. */
-static void
-loop_reap(sio_loop *loop)
-{
-	for (size_t i = 0; i < loop->graveyard.n; i++)
-		free(loop->graveyard.v[i]);
-	loop->graveyard.n = 0;
-}
-
-/* A handle was stopped: free it now, or at the end of the iteration if a
- * dispatch may still be looking at it. */
-void
-sio__retire(sio_loop *loop, void *handle)
-{
-	if (!loop->running) {
-		free(handle);
-		return;
-	}
-	struct sio__vvec *g = &loop->graveyard;
-	if (g->n == g->cap) {
-		size_t cap = g->cap ? 2 * g->cap : 16;
-		void **v = realloc(g->v, cap * sizeof *v);
-		if (v == NULL)
-			return;         /* a leak is better than a use after free */
-		g->v = v;
-		g->cap = cap;
-	}
-	g->v[g->n++] = handle;
-}
-
-/* How long the wait may block: not at all if something is already due, or
- * if nothing is active any more (the timer phase may have fired or stopped
- * the last watcher: the run then returns after this iteration, and no
- * watcher is left whose event could end the sleep). */
-static int
-loop_timeout(sio_loop *loop, int mode)
-{
-	if (mode == SIO_RUN_NOWAIT || atomic_load(&loop->stop_flag) ||
-	    atomic_load(&loop->async_flag) || loop->sig_pending ||
-	    loop->active == 0)
-		return 0;
-	return sio__timers_timeout(loop);
-}
-
 /* One iteration, as named phases.  Returns the number of callbacks run,
  * or -1 with errno. */
 static ssize_t
 loop_iterate(sio_loop *loop, int mode)
 {
+	const struct sio__backend *be = loop->backend;
 	loop->stats.iterations++;
+	/* After sio_loop_fork(): what the child still watches becomes its
+	 * own now, not before, so that what it stopped stays the parent's. */
+	if (loop->forked) {
+		loop->forked = 0;
+		if (be->adopt != NULL)
+			be->adopt(loop);
+	}
 	sio__time_update(loop);
 	size_t ran = sio__timers_run(loop);
-	int timeout = ran > 0 && mode == SIO_RUN_ONCE ? 0 : loop_timeout(loop, mode);
-	if (loop->backend->wait(loop, timeout) < 0) {
+	if ((be->drain != NULL && be->drain(loop) < 0) ||
+	    (!loop_defer_check(loop) &&
+	     loop_check(loop, loop_timeout(loop, mode, ran)) < 0)) {
 		int saved = errno;
 		loop_unpend(loop);
-		loop_reap(loop);
+		sio__reap(loop);
 		errno = saved;
 		return -1;
 	}
@@ -358,7 +384,7 @@ loop_iterate(sio_loop *loop, int mode)
 	ran += sio__sigwatch_dispatch(loop);
 	ran += sio__async_dispatch(loop);
 	ran += sio__timers_run(loop);
-	loop_reap(loop);
+	sio__reap(loop);
 	return (ssize_t)ran;
 }
 
@@ -440,169 +466,3 @@ sio_loop_fork(sio_loop *loop)
 	return 0;
 }
 
-/* ---- fd watchers ---------------------------------------------------------- */
-
-static int
-check_events(unsigned events)
-{
-	if (events & ~(unsigned)(SIO__EVENT_MASK | SIO_EDGE)) {
-		errno = EINVAL;
-		return -1;
-	}
-	return 0;
-}
-
-static int
-set_nonblocking(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0)
-		return -1;
-	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
-	return 0;
-}
-
-/* Tell the backend the slot's new union of events. */
-static int
-slot_rearm(sio_loop *loop, int fd, struct sio__fdslot *slot)
-{
-	unsigned want = sio__slot_events(slot);
-	if (want == slot->armed)
-		return 0;
-	if (loop->backend->arm(loop, fd, slot->armed, want) < 0)
-		return -1;
-	slot->armed = want;
-	return 0;
-}
-
-static void
-slot_unlink(struct sio__fdslot *slot, struct sio_io *w)
-{
-	if (w->prev != NULL)
-		w->prev->next = w->next;
-	else
-		slot->head = w->next;
-	if (w->next != NULL)
-		w->next->prev = w->prev;
-	w->next = w->prev = NULL;
-}
-
-sio_io *
-sio_io_start(sio_loop *loop, int fd, unsigned events, sio_io_cb cb, void *arg)
-{
-	struct stat st;
-	if (loop == NULL || cb == NULL) {
-		errno = EINVAL;
-		return NULL;
-	}
-	if (check_events(events) < 0)
-		return NULL;
-	if (fd < 0) {
-		errno = EBADF;
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || set_nonblocking(fd) < 0)
-		return NULL;
-	if (sio__slot_reserve(loop, fd) < 0)
-		return NULL;
-	struct sio__fdslot *slot = &loop->slots[fd];
-	if (slot->head != NULL && (slot->dev != st.st_dev || slot->ino != st.st_ino))
-		sio__slot_kill(loop, fd, 0);   /* the old file was closed */
-
-	struct sio_io *w = calloc(1, sizeof *w);
-	if (w == NULL)
-		return NULL;
-	*w = (struct sio_io){ .loop = loop, .fd = fd, .events = events,
-	                      .cb = cb, .arg = arg, .state = SIO__IO_ACTIVE };
-	if (slot->head == NULL) {
-		slot->dev = st.st_dev;
-		slot->ino = st.st_ino;
-	}
-	w->next = slot->head;
-	if (slot->head != NULL)
-		slot->head->prev = w;
-	slot->head = w;
-	if (slot_rearm(loop, fd, slot) < 0) {
-		int saved = errno;
-		slot_unlink(slot, w);
-		free(w);
-		errno = saved;
-		return NULL;
-	}
-	if (events & SIO__EVENT_MASK) {
-		loop->active++;
-		sio__recheck_new(loop, fd);
-	}
-	return w;
-}
-
-int
-sio_io_set(sio_io *io, unsigned events)
-{
-	if (io == NULL || io->state != SIO__IO_ACTIVE) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (check_events(events) < 0)
-		return -1;
-	sio_loop *loop = io->loop;
-	struct sio__fdslot *slot = &loop->slots[io->fd];
-	unsigned old = io->events;
-	io->events = events;
-	if (slot_rearm(loop, io->fd, slot) < 0) {
-		int saved = errno;
-		io->events = old;
-		errno = saved;
-		return -1;
-	}
-	int was_active = (old & SIO__EVENT_MASK) != 0;
-	int is_active = (events & SIO__EVENT_MASK) != 0;
-	loop->active += (size_t)is_active - (size_t)was_active;
-	/* Newly wanted events may be ready already: no signal will say so. */
-	if ((events & ~old) & SIO__EVENT_MASK)
-		sio__recheck_new(loop, io->fd);
-	/* Events no longer wanted must not be delivered this iteration. */
-	io->revents &= events | SIO_HUP | SIO_ERROR;
-	return 0;
-}
-
-unsigned
-sio_io_events(const sio_io *io)
-{
-	return io == NULL ? 0 : io->events;
-}
-
-int
-sio_io_fd(const sio_io *io)
-{
-	return io == NULL ? -1 : io->fd;
-}
-
-void
-sio_io_stop(sio_io *io)
-{
-	if (io == NULL || io->state == SIO__IO_STOPPED)
-		return;
-	sio_loop *loop = io->loop;
-	if (io->state == SIO__IO_DEAD) {
-		if (io->prev != NULL)
-			io->prev->next = io->next;
-		else
-			loop->dead = io->next;
-		if (io->next != NULL)
-			io->next->prev = io->prev;
-		io->next = io->prev = NULL;
-	} else {
-		struct sio__fdslot *slot = &loop->slots[io->fd];
-		slot_unlink(slot, io);
-		if (io->events & SIO__EVENT_MASK)
-			loop->active--;
-		/* Undoing O_ASYNC may fail if the fd was closed: nothing to undo. */
-		if (slot_rearm(loop, io->fd, slot) < 0)
-			slot->armed = sio__slot_events(slot);
-	}
-	io->state = SIO__IO_STOPPED;
-	io->revents = 0;
-	sio__retire(loop, io);          /* pending[] may still point here */
-}

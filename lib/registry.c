@@ -179,7 +179,7 @@ sio__recheck_new(sio_loop *loop, int fd)
 }
 
 /* The next fd of the description of `fd`, `fd` itself if it has no
- * ring: the signal-driven backends keep rings (sigdrive.c), the others
+ * ring: the signal-driven backends keep rings (fasync.c), the others
  * none. */
 static int
 desc_next(sio_loop *loop, int fd)

@@ -98,32 +98,15 @@ sio__selfpipe_post(sio_loop *loop, const struct sio__sigrec *rec)
 	(void)sio__selfpipe_write(loop->pipe_wr, rec);
 }
 
-/* Read every record waiting in the pipe and hand each to the loop. */
-void
-sio__selfpipe_drain(sio_loop *loop)
+/* Up to `max` records waiting in the pipe, whole (each write(2) was
+ * atomic).  What they mean is the loop's business (loop_read_pipe()). */
+size_t
+sio__selfpipe_read(int rd, struct sio__sigrec *recs, size_t max)
 {
-	struct sio__sigrec recs[128];
-	int woke = 0;
 	for (;;) {
-		ssize_t n = read(loop->pipe_rd, recs, sizeof recs);
+		ssize_t n = read(rd, recs, max * sizeof *recs);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			break;          /* EAGAIN: empty */
-		woke = 1;
-		for (size_t i = 0; i < (size_t)n / sizeof recs[0]; i++)
-			sio__loop_note_signal(loop, &recs[i]);
-		if ((size_t)n < sizeof recs)
-			break;          /* took all there was */
+		return n <= 0 ? 0 : (size_t)n / sizeof *recs;   /* EAGAIN: empty */
 	}
-	if (woke)
-		loop->stats.wakeups++;
-	int overflowed = sio__signals_overflowed(loop);
-	int notes_lost = atomic_exchange(&loop->notes_lost, 0);
-	if (overflowed || notes_lost) {
-		/* Records were lost: what they said is unknown. */
-		loop->stats.pipe_overflows++;
-		loop->rescan = 1;
-	}
-	sio__sigwatch_collect(loop, overflowed);
 }

@@ -14,7 +14,7 @@
  * So the shutdown is followed by a note through the self-pipe naming the
  * fd, as a stop or an async send wakes the loop: the loop decodes it into
  * a check, before it may sleep, of that fd and of every fd it watches on
- * the same open file description (sio__loop_note_signal()).  The
+ * the same open file description (loop_take_record() in loop.c).  The
  * pipe is the only way into a loop that works from any thread and from a
  * signal handler; a note lost to a full pipe forces a rescan instead
  * (sio__selfpipe_post()).

@@ -22,35 +22,54 @@
 
 /* ---- backends ------------------------------------------------------------
  *
- * One backend per file, each exporting one of these.  A backend turns what
- * the kernel says into calls of sio__fd_ready(); the loop does the rest.
+ * One backend per file, each exporting one of these.  A backend is
+ * mechanism only: it arms fds, turns what the kernel queued into reports
+ * (sio__fd_ready(), sio__slot_kill(), loop->rescan), and looks at a set of
+ * fds.  When to look, when to sleep and what to run is the loop's
+ * business (loop_iterate() in loop.c).
  */
+struct sio__sigrec;
+
 struct sio__backend {
 	const char *name;
 	/* Readiness survives across iterations without help (poll, select)?
 	 * If 0, the loop keeps a recheck set: fds whose callback ran, and new
-	 * or widened watchers, which the backend must examine next wait. */
+	 * or widened watchers, which the backend's check must look at. */
 	int level_triggered;
-	/* Signals the backend needs delivered to the loop; filled by init. */
+	/* Set up loop->bstate (and take the signals the backend needs). */
 	int (*init)(sio_loop *loop);
-	/* Release what init allocated; the fds are already disarmed. */
+	/* Release what init took; the fds are already disarmed. */
 	void (*fini)(sio_loop *loop);
 	/* The union of the events wanted on `fd` changes from `old` to `new`
 	 * (either may be 0: first watcher, last watcher).  Returns 0 or -1
 	 * with errno; on failure the fd is left as it was. */
 	int (*arm)(sio_loop *loop, int fd, unsigned old, unsigned new_events);
-	/* Learn which fds are ready, reporting each with sio__fd_ready(), and
-	 * sleep up to `timeout_ms` (-1: no limit) if nothing is known to be
-	 * ready.  Must wake when the self-pipe becomes readable, and then call
-	 * sio__selfpipe_drain().  Returns 0 or -1 with errno (not EINTR). */
-	int (*wait)(sio_loop *loop, int timeout_ms);
+	/* Turn what the kernel queued for the loop (signals) into reports,
+	 * without blocking.  Returns 0 or -1 with errno.  NULL: the backend
+	 * learns everything from its check (poll, select). */
+	int (*drain)(sio_loop *loop);
+	/* A record of one of the backend's own signals (SIGIO, SIGURG, the
+	 * real-time signal) that reached the loop through the self-pipe or
+	 * the drain: into reports, or a rescan.  NULL if it takes none. */
+	void (*decode)(sio_loop *loop, const struct sio__sigrec *rec);
+	/* Look at the fds the loop needs looked at (every watched fd for a
+	 * level-triggered backend; else the fds polled directly, and the
+	 * recheck set or, on loop->rescan, every fd) and at the self-pipe,
+	 * reporting what is ready.  `timeout_ms` 0: do not block; else sleep
+	 * up to that long (-1: no limit) if nothing is ready, with the
+	 * runtime's signals unblocked.  Returns 1 if the self-pipe may hold
+	 * records (readable, or a signal interrupted the sleep), 0, or -1
+	 * with errno. */
+	int (*check)(sio_loop *loop, int timeout_ms);
 	/* Called in sio_loop_run() before the first and after the last
 	 * iteration (block / restore signal masks).  May be NULL. */
 	int (*enter)(sio_loop *loop);
 	void (*leave)(sio_loop *loop);
 	/* Called by sio_loop_fork() in the child, after the new self-pipe is
-	 * in place.  May be NULL. */
+	 * in place; `adopt` at the child's first iteration after it, to take
+	 * over what the child still watches.  May be NULL. */
 	int (*fork)(sio_loop *loop);
+	void (*adopt)(sio_loop *loop);
 	/* An fd of this loop armed on the open file description of `fd`
 	 * (which need not be armed itself), or -1: for news told by one fd
 	 * that concerns every fd of its description (sio_shutdown()).  NULL
@@ -210,7 +229,9 @@ struct sio_loop {
 	int running;                    /* inside sio_loop_run() */
 	int polite;                     /* chosen by "auto": take no signal the
 	                                   application already handles */
-	int rescan;                     /* examine every fd on the next wait */
+	int rescan;                     /* examine every fd on the next check */
+	int check_deferred;             /* the last iteration skipped its
+	                                   check (see loop_defer_check()) */
 	int forked;                     /* sio_loop_fork(): adopt inherited fds
 	                                   at the next run */
 
@@ -224,7 +245,6 @@ struct sio_loop {
 	                                   one is a child that inherited it */
 	pid_t owner_tid;                /* thread that gets this loop's signals */
 	uint64_t owner_serial;          /* ... and its sio__thread_serial() */
-	int rtsig_signo;                /* rtsig backend: its signal, else 0 */
 
 	struct sio_stats stats;
 };
@@ -252,10 +272,11 @@ short sio__poll_from_events(unsigned events);
 int sio__selfpipe_open(int *rd, int *wr);
 void sio__selfpipe_close(int *rd, int *wr);
 int sio__selfpipe_write(int wr, const struct sio__sigrec *rec); /* AS-safe */
+/* Up to `max` whole records; 0 when the pipe is empty. */
+size_t sio__selfpipe_read(int rd, struct sio__sigrec *recs, size_t max);
 /* AS-safe, any thread: a note that must not be lost (if the pipe is full,
  * the loop looks at every fd instead). */
 void sio__selfpipe_post(sio_loop *loop, const struct sio__sigrec *rec);
-void sio__selfpipe_drain(sio_loop *loop);
 
 /* signals.c */
 int sio__signals_register(sio_loop *loop);     /* claim a handler slot */
@@ -275,39 +296,18 @@ void sio__signals_set_tid(sio_loop *loop, pid_t tid); /* loop moved thread */
 int sio__rtsig_acquire(void);     /* the signal rtsig loops use; -1/errno */
 void sio__rtsig_release(void);
 
-/* sigdrive.c: the parts the signal-driven backends share */
+/* pollset.c: an array of pollfds whose entry for an fd is found through
+ * the fd's slot (sio__fdslot.bindex), for the backends that poll. */
 struct sio__pollset {
 	struct pollfd *v;
 	size_t n, cap;
 };
-/* The fds armed for signals, by device and inode: a hash table of
- * buckets chained through sio__fdslot.hnext. */
-struct sio__descindex {
-	int *head;                  /* first fd of each bucket, or -1 */
-	size_t cap;                 /* buckets: 0 or a power of 2 */
-	size_t n;                   /* fds in the table */
-};
-struct sio__sigdrive {
-	struct sio__pollset async;  /* O_ASYNC fds, with the events they want */
-	struct sio__pollset fb;     /* [0] self-pipe, then fds polled directly */
-	struct sio__pollset check;  /* scratch: what one check polls */
-	int setsig;                 /* F_SETSIG value: 0 = plain SIGIO */
-	int by_process;             /* owner is the process, not a thread */
-	int have_urg;               /* SIGURG is ours (urgent data signals) */
-	int sfd;                    /* signalfd of `set`, or -1 */
-	int deferred;               /* the last wait skipped its check */
-	struct sio__descindex index; /* finds the fds of one description */
-	sigset_t set;               /* the signals drained synchronously */
-};
-int sio__sd_open(sio_loop *loop, struct sio__sigdrive *sd, int setsig);
-void sio__sd_close(sio_loop *loop, struct sio__sigdrive *sd);
-/* The backend table's members, for a loop whose bstate is a sigdrive. */
-int sio__sd_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events);
-int sio__sd_wait(sio_loop *loop, int timeout_ms);
-int sio__sd_enter(sio_loop *loop);
-void sio__sd_leave(sio_loop *loop);
-int sio__sd_fork(sio_loop *loop);
-int sio__sd_alias_of(sio_loop *loop, int fd);
+int sio__pollset_add(sio_loop *loop, struct sio__pollset *ps, int fd,
+                     unsigned events);                      /* -1: ENOMEM */
+void sio__pollset_del(sio_loop *loop, struct sio__pollset *ps, int fd);
+void sio__pollset_set(sio_loop *loop, struct sio__pollset *ps, int fd,
+                      unsigned events);
+int sio__pollset_report(sio_loop *loop, struct pollfd *v, size_t n);
 
 /* timer.c */
 size_t sio__timers_run(sio_loop *loop);       /* callbacks run */
@@ -327,9 +327,9 @@ void sio__signals_fork(sio_loop *loop);        /* new pipe, new thread */
 size_t sio__async_dispatch(sio_loop *loop);
 void sio__async_free_all(sio_loop *loop);
 
-/* loop.c */
-void sio__retire(sio_loop *loop, void *handle); /* free now or after the
-                                                   iteration */
-void sio__loop_note_signal(sio_loop *loop, const struct sio__sigrec *rec);
+/* retire.c: handles stopped during a run are freed after the iteration */
+void sio__retire(sio_loop *loop, void *handle);
+void sio__reap(sio_loop *loop);
+void sio__reap_free(sio_loop *loop);
 
 #endif /* SIGIO_INTERNAL_H */

@@ -1,35 +1,22 @@
 /*
- * sigdrive.c - what the two signal-driven backends (sigio, rtsig) share:
- * giving an fd an owner and O_ASYNC, the hybrid poll fallback, the check of
- * the recheck set (or of every fd, on a rescan), and the sleep.
+ * fasync.c - arming an fd for the signal-driven backends: which signal
+ * (F_SETSIG), which thread (F_SETOWN_EX), then O_ASYNC, kept per open file
+ * description; the fds that cannot signal, polled directly instead; the
+ * thread that owns them; handing them over after fork().
  *
  * What the kernel does, and what this file does about it:
- * - A readiness signal is an edge: data left unread raises no new one.
- *   Level-triggered delivery comes from the recheck set: fds whose callback
- *   ran, and new or widened watchers, are polled (zero timeout) before the
- *   loop may sleep.  Polling a socket that is not writable also arms the
- *   kernel's "no space" flag, so that its later POLL_OUT signal is not lost
- *   (POLL_OUT is raised only after a writer found the buffer full).
  * - setfl() accepts O_ASYNC on files that cannot signal (regular files,
  *   directories, most devices) and then never signals: only sockets, FIFOs
  *   and terminals are trusted with it.  The rest, and any fd that refuses
- *   an owner or O_ASYNC, are polled at every wait, as the poll backend does
- *   (the fallback set).  So is the write interest of AF_UNIX stream
+ *   an owner or O_ASYNC, are polled at every check, as the poll backend
+ *   does (the fallback set).  So is the write interest of AF_UNIX stream
  *   sockets, whose POLL_OUT cannot be relied on (see pollout_unreliable).
- * - A handler run per event is slow once signals cross CPUs, so the
- *   backends keep their signals blocked while the loop works and consume
- *   them synchronously, in batches from a signalfd where there is one
- *   (measured: 2.94 us per event against 3.30 us with one sigtimedwait()
- *   per signal, at 256 events per iteration; SIGIO_DRAIN=sigtimedwait
- *   selects the latter); only when nothing is ready does the loop sleep, in
- *   ppoll() with them unblocked.  A signal then runs the handler, whose
- *   record on the self-pipe wakes the sleep.  The pipe closes the race
- *   between the last check and the sleep, and covers platforms without
- *   ppoll.
  * - Owner, signal and O_ASYNC belong to the open file description, not the
  *   fd: a description shared by two loops signals only the owner set last,
  *   and fds of one loop on one description (dup(), a socket that is both
  *   stdin and stdout) share them (see "open file descriptions" below).
+ * - A signal sent to a thread that is gone reaches nobody: the owner is
+ *   set again whenever another thread runs the loop (sio__sd_enter()).
  */
 #include "config.h"
 
@@ -41,8 +28,6 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <string.h>
-#include <time.h>
 #include <unistd.h>
 #ifdef HAVE_SYS_IOCTL_H
 #include <sys/ioctl.h>
@@ -60,12 +45,8 @@
 #define SIO__HAVE_KCMP 1
 #endif
 
-#if defined(HAVE_SIGNALFD) && defined(HAVE_SYS_SIGNALFD_H)
-#include <sys/signalfd.h>
-#define SIO__HAVE_SIGNALFD 1
-#endif
-
-#include "sigio-internal.h"
+#include "sigbackend.h"
+#include "vec.h"
 
 #if !HAVE_DECL_O_ASYNC && HAVE_DECL_FASYNC
 #define O_ASYNC FASYNC
@@ -73,50 +54,6 @@
 #elif HAVE_DECL_O_ASYNC
 #define HAVE_O_ASYNC 1
 #endif
-
-/* ---- pollfd sets ------------------------------------------------------------ */
-
-static int
-pollset_reserve(struct sio__pollset *ps, size_t need)
-{
-	if (need <= ps->cap)
-		return 0;
-	size_t cap = ps->cap ? ps->cap : 64;
-	while (cap < need)
-		cap *= 2;
-	struct pollfd *v = realloc(ps->v, cap * sizeof *v);
-	if (v == NULL)
-		return -1;
-	ps->v = v;
-	ps->cap = cap;
-	return 0;
-}
-
-/* Append; the new entry's index goes to the fd's slot. */
-static int
-pollset_add(sio_loop *loop, struct sio__pollset *ps, int fd, unsigned events)
-{
-	if (pollset_reserve(ps, ps->n + 1) < 0)
-		return -1;
-	sio__slot(loop, fd)->bindex = (int)ps->n;
-	ps->v[ps->n++] = (struct pollfd){ .fd = fd,
-		.events = sio__poll_from_events(events) };
-	return 0;
-}
-
-/* Remove by moving the last entry into the hole. */
-static void
-pollset_del(sio_loop *loop, struct sio__pollset *ps, int fd)
-{
-	struct sio__fdslot *slot = sio__slot(loop, fd);
-	size_t i = (size_t)slot->bindex, last = ps->n - 1;
-	if (i != last) {
-		ps->v[i] = ps->v[last];
-		sio__slot(loop, ps->v[i].fd)->bindex = (int)i;
-	}
-	ps->n--;
-	slot->bindex = -1;
-}
 
 /* ---- owner and O_ASYNC ---------------------------------------------------- */
 
@@ -503,17 +440,17 @@ sio__sd_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
 		return -1;
 	struct sio__pollset *from = slot->fallback ? &sd->fb : &sd->async;
 	if (new_events == 0) {
-		pollset_del(loop, from, fd);
+		sio__pollset_del(loop, from, fd);
 		disarm_last(loop, sd, fd, slot);
 		return 0;
 	}
 	int to_poll = wants_poll(sd, slot, new_events);
 	if (old != 0 && to_poll == slot->fallback) {
-		from->v[slot->bindex].events = sio__poll_from_events(new_events);
+		sio__pollset_set(loop, from, fd, new_events);
 		return 0;
 	}
 	struct sio__pollset *to = to_poll ? &sd->fb : &sd->async;
-	if (pollset_reserve(to, to->n + 1) < 0) {
+	if (SIO__VEC_RESERVE(to, to->n + 1) < 0) {
 		int saved = errno;
 		if (old == 0)
 			disarm_last(loop, sd, fd, slot);
@@ -521,345 +458,23 @@ sio__sd_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
 		return -1;
 	}
 	if (old != 0)
-		pollset_del(loop, from, fd);
-	(void)pollset_add(loop, to, fd, new_events);
+		sio__pollset_del(loop, from, fd);
+	(void)sio__pollset_add(loop, to, fd, new_events);   /* has room */
 	slot->fallback = (uint8_t)to_poll;
 	return 0;
 }
 
-/* Report what one poll found.  Returns the number of watched fds ready,
- * plus one if the self-pipe held records (see sio__sd_wait()).  Backwards, because killing a fallback fd moves the last entry of `v` (when
- * `v` is the fallback set itself) into its place, already looked at. */
-static int
-report(sio_loop *loop, struct pollfd *v, size_t n)
-{
-	int ready = 0;
-	for (size_t i = n; i-- > 0;) {
-		if (v[i].revents == 0)
-			continue;
-		if (v[i].fd == loop->pipe_rd) {
-			sio__selfpipe_drain(loop);
-			ready++;
-		} else if (v[i].revents & POLLNVAL) {
-			sio__slot_kill(loop, v[i].fd, 1);
-			ready++;
-		} else {
-			sio__fd_ready(loop, v[i].fd, sio__revents_from_poll(v[i].revents));
-			ready++;
-		}
-	}
-	return ready;
-}
-
-/* Copy the fds to look at now into the check set: the directly polled ones
- * (with_fb), and every O_ASYNC fd on a rescan, else only the recheck set. */
-static int
-build_check(sio_loop *loop, struct sio__sigdrive *sd, int with_fb)
-{
-	struct sio__pollset *c = &sd->check;
-	size_t need = (with_fb ? sd->fb.n : 0) +
-	              (loop->rescan ? sd->async.n : loop->recheck.n);
-	if (pollset_reserve(c, need) < 0)
-		return -1;
-	c->n = 0;
-	if (with_fb)
-		for (size_t i = 0; i < sd->fb.n; i++)
-			c->v[c->n++] = sd->fb.v[i];
-	for (size_t i = 0; i < loop->recheck.n; i++) {
-		struct sio__fdslot *slot = sio__slot(loop, loop->recheck.v[i]);
-		slot->in_recheck = 0;
-		if (!loop->rescan && slot->armed && !slot->fallback)
-			c->v[c->n++] = sd->async.v[slot->bindex];
-	}
-	loop->recheck.n = 0;
-	loop->recheck_new = 0;
-	if (loop->rescan) {
-		loop->rescan = 0;
-		loop->stats.rescans++;
-		for (size_t i = 0; i < sd->async.n; i++)
-			c->v[c->n++] = sd->async.v[i];
-	}
-	return 0;
-}
-
-/* Poll the check set with a zero timeout, again while a drained self-pipe
- * asks for a rescan.  Returns the number of ready fds (the self-pipe
- * included, when it held records), or -1. */
-static int
-check(sio_loop *loop, struct sio__sigdrive *sd, int with_fb)
-{
-	int ready = 0;
-	do {
-		if (build_check(loop, sd, with_fb) < 0)
-			return -1;
-		if (sd->check.n == 0)
-			break;
-		int n;
-		while ((n = poll(sd->check.v, (nfds_t)sd->check.n, 0)) < 0 &&
-		       errno == EINTR)
-			;
-		if (n < 0) {
-			/* build_check() emptied the recheck set (and the
-			 * rescan flag) into this poll: what it was to look
-			 * at would be forgotten, and data that came before
-			 * O_ASYNC was set raises no signal.  Look at every
-			 * fd next time instead. */
-			loop->rescan = 1;
-			return -1;
-		}
-		if (n > 0)
-			ready += report(loop, sd->check.v, sd->check.n);
-		with_fb = 0;
-	} while (loop->rescan);
-	return ready;
-}
-
-/* Nothing was queued: sleep with the runtime's signals unblocked, polling
- * the check set (the self-pipe, the fallback fds, and the recheck set) in
- * the same call.  Folding the zero-timeout check into the sleep saves a
- * system call each time the loop goes idle: a recheck fd still ready makes
- * ppoll() return at once, as the check would have. */
-static int
-sleep_checking(sio_loop *loop, struct sio__sigdrive *sd, int timeout_ms)
-{
-	if (build_check(loop, sd, 1) < 0)
-		return -1;
-	struct pollfd *v = sd->check.v;
-	nfds_t nv = (nfds_t)sd->check.n;
-	sigset_t mask;
-	if (sio__signals_sleep_mask(loop, &mask) < 0)
-		return -1;
-	loop->stats.sleeps++;
-	int n;
-#ifdef HAVE_PPOLL
-	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
-	n = ppoll(v, nv, timeout_ms < 0 ? NULL : &ts, &mask);
-#else
-	sigset_t busy;
-	pthread_sigmask(SIG_SETMASK, &mask, &busy);
-	n = poll(v, nv, timeout_ms);
-	int saved = errno;
-	pthread_sigmask(SIG_SETMASK, &busy, NULL);
-	errno = saved;
-#endif
-	if (n < 0) {
-		if (errno != EINTR) {
-			loop->rescan = 1;   /* the recheck set went into it */
-			return -1;
-		}
-		/* The handler ran: read its record.  The recheck fds polled
-		 * here were not looked at: they are looked at again next. */
-		for (size_t i = 0; i < sd->check.n; i++)
-			if (v[i].fd != loop->pipe_rd)
-				sio__recheck_add(loop, v[i].fd);
-		sio__selfpipe_drain(loop);
-		return 0;
-	}
-	return n > 0 ? report(loop, v, sd->check.n) : 0;
-}
-
-/* ---- the signal queue ------------------------------------------------------ */
-
-/* One queued signal, as a record: the reason codes POLL_IN..POLL_HUP mean
- * the kernel filled in fd and band; anything else (plain SIGIO, a kill(2))
- * names no fd. */
-static struct sio__sigrec
-record(int signo, int code, int fd, long band)
-{
-	struct sio__sigrec rec = { signo, -1, 0 };
-	if (code >= POLL_IN && code <= POLL_HUP) {
-		rec.fd = fd;
-		rec.band = band;
-	}
-	return rec;
-}
-
-/* Records drained from the thread's queue.  The queue is the thread's, not
- * the loop's: when another loop of the process is run by the same thread
- * (nested in a callback, or in turn), what this loop took may be that
- * loop's news, and is passed on to it through its self-pipe. */
-static void
-note_batch(sio_loop *loop, const struct sio__sigrec *recs, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		sio__loop_note_signal(loop, &recs[i]);
-	if (n > 0 && sio__signals_siblings(loop))
-		for (size_t i = 0; i < n; i++)
-			sio__signals_forward(loop, &recs[i]);
-}
-
-#ifdef SIO__HAVE_SIGNALFD
-/* Read the queue in batches until it is empty: one system call for up to
- * 64 signals. */
-static int
-drain_signalfd(sio_loop *loop, struct sio__sigdrive *sd)
-{
-	struct signalfd_siginfo si[64];
-	struct sio__sigrec recs[64];
-	for (;;) {
-		ssize_t n = read(sd->sfd, si, sizeof si);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == EAGAIN ? 0 : -1;
-		size_t k = (size_t)n / sizeof si[0];
-		for (size_t i = 0; i < k; i++)
-			recs[i] = record((int)si[i].ssi_signo, si[i].ssi_code,
-			                 (int)si[i].ssi_fd, (long)si[i].ssi_band);
-		note_batch(loop, recs, k);
-		if (k < sizeof si / sizeof si[0])
-			return 0;
-	}
-}
-#endif
-
-/* Without a signalfd: one sigtimedwait() per queued signal, and one more
- * to find the queue empty. */
-static int
-drain_sigtimedwait(sio_loop *loop, struct sio__sigdrive *sd)
-{
-#ifdef HAVE_SIGTIMEDWAIT
-	static const struct timespec zero = { 0, 0 };
-	siginfo_t si;
-	for (;;) {
-		int signo = sigtimedwait(&sd->set, &si, &zero);
-		if (signo < 0 && errno == EINTR)
-			continue;
-		if (signo < 0)
-			return errno == EAGAIN ? 0 : -1;
-		struct sio__sigrec rec = record(signo, si.si_code, si.si_fd,
-		                                si.si_band);
-		note_batch(loop, &rec, 1);
-	}
-#else
-	/* Neither: the signals stay pending until the loop sleeps with them
-	 * unblocked, and reach it through the handler and the self-pipe. */
-	(void)loop;
-	(void)sd;
-	return 0;
-#endif
-}
-
-static int
-drain(sio_loop *loop, struct sio__sigdrive *sd)
-{
-#ifdef SIO__HAVE_SIGNALFD
-	if (sd->sfd >= 0)
-		return drain_signalfd(loop, sd);
-#endif
-	return drain_sigtimedwait(loop, sd);
-}
-
-/* Have the handler and the drain take `signo` for this loop.  `polite`: a
- * signal the application already handles is left to it (EBUSY). */
-static int
-take_signal(sio_loop *loop, struct sio__sigdrive *sd, int signo, int polite)
-{
-	if (sio__signals_want(loop, signo, 1, polite) < 0)
-		return -1;
-	sigaddset(&sd->set, signo);
-	return 0;
-}
-
-/* ---- the backend's life --------------------------------------------------- */
-
-int
-sio__sd_open(sio_loop *loop, struct sio__sigdrive *sd, int setsig)
-{
-	*sd = (struct sio__sigdrive){ .setsig = setsig, .sfd = -1 };
-	sigemptyset(&sd->set);
-	if (pollset_reserve(&sd->fb, 1) < 0)
-		return -1;
-	sd->fb.v[0] = (struct pollfd){ .fd = loop->pipe_rd, .events = POLLIN };
-	sd->fb.n = 1;
-	if ((setsig != 0 && take_signal(loop, sd, setsig, loop->polite) < 0) ||
-	    take_signal(loop, sd, SIGIO, loop->polite) < 0)
-		goto err;
-	/* Urgent data raises SIGURG at the owner.  If the application handles
-	 * SIGURG itself, urgent interest is polled instead. */
-	sd->have_urg = take_signal(loop, sd, SIGURG, 1) == 0;
-#ifdef SIO__HAVE_SIGNALFD
-	const char *how = getenv("SIGIO_DRAIN");
-	/* Without one (out of fds, or a kernel or sandbox that refuses it)
-	 * the queue is drained with sigtimedwait(), one signal per call:
-	 * slower, not wrong, and better than no loop at all. */
-	if (how == NULL || strcmp(how, "sigtimedwait") != 0)
-		sd->sfd = signalfd(-1, &sd->set, SFD_NONBLOCK | SFD_CLOEXEC);
-#endif
-	return 0;
-err:;
-	int saved = errno;
-	sio__sd_close(loop, sd);
-	errno = saved;
-	return -1;
-}
-
-void
-sio__sd_close(sio_loop *loop, struct sio__sigdrive *sd)
-{
-	if (sd->sfd >= 0)
-		close(sd->sfd);
-	for (int s = 1; s < 65; s++)
-		if (sigismember(&sd->set, s))
-			sio__signals_unwant(loop, s);
-	free(sd->async.v);
-	free(sd->fb.v);
-	free(sd->check.v);
-	free(sd->index.head);
-	*sd = (struct sio__sigdrive){ .sfd = -1 };
-}
-
-/* Take what the kernel queued, check, and sleep only if nothing is ready.
- *
- * While signals keep coming, every other iteration skips the check: the
- * drained records already name fds to run, and the recheck set (fds whose
- * callback ran, for level-triggered delivery) waits one iteration, never
- * two, so no fd starves.  That halves the poll() calls of a busy loop.
- * Newly wanted events are never deferred (see sio__recheck_new()). */
-static void adopt(sio_loop *loop, struct sio__sigdrive *sd);
-
-int
-sio__sd_wait(sio_loop *loop, int timeout_ms)
-{
-	struct sio__sigdrive *sd = loop->bstate;
-	if (loop->forked)
-		adopt(loop, sd);
-	if (drain(loop, sd) < 0)
-		return -1;
-	if (loop->pending.n > 0 && !loop->rescan && !loop->recheck_new &&
-	    !sd->deferred) {
-		sd->deferred = 1;
-		return 0;
-	}
-	sd->deferred = 0;
-	if (loop->pending.n == 0 && !loop->rescan && timeout_ms != 0) {
-		if (sleep_checking(loop, sd, timeout_ms) < 0)
-			return -1;
-	} else {
-		/* Ready from a check or from records drained before it.  A
-		 * check that read the self-pipe consumed the wake-up of a
-		 * record posted after the loop chose `timeout_ms` (an async
-		 * send or a stop from another thread, a user's signal):
-		 * sleeping now, with that timeout, would miss it, so the
-		 * caller runs an iteration first. */
-		if (check(loop, sd, 1) < 0)
-			return -1;
-		return 0;
-	}
-	if ((loop->rescan || loop->recheck.n) && check(loop, sd, 0) < 0)
-		return -1;
-	return 0;
-}
+/* ---- threads and fork ------------------------------------------------------ */
 
 /* The first iteration in a forked child after sio_loop_fork(): take the
  * descriptions the child's loop still watches (owner, signal, O_ASYNC),
  * each through one of its fds, as the one the parent's records named may
  * be gone from the child's loop.  Not before: what the child stopped until
  * then stays the parent's. */
-static void
-adopt(sio_loop *loop, struct sio__sigdrive *sd)
+void
+sio__sd_adopt(sio_loop *loop)
 {
-	loop->forked = 0;
+	struct sio__sigdrive *sd = loop->bstate;
 	for (int fd = 0; fd < loop->nslots; fd++) {
 		if (!loop->slots[fd].inherited)
 			continue;

@@ -1,0 +1,114 @@
+/*
+ * recheck.c - the check of the signal-driven backends: one poll of the
+ * self-pipe, the fds polled directly (the fallback set) and the recheck
+ * set, or of every fd on a rescan; with a timeout, it is also the sleep.
+ *
+ * What the kernel does, and what this file does about it:
+ * - A readiness signal is an edge: data left unread raises no new one.
+ *   Level-triggered delivery comes from the recheck set: fds whose callback
+ *   ran, and new or widened watchers, are polled before the loop may sleep.
+ *   Polling a socket that is not writable also arms the kernel's "no
+ *   space" flag, so that its later POLL_OUT signal is not lost (POLL_OUT
+ *   is raised only after a writer found the buffer full).
+ * - The sleep unblocks the runtime's signals (ppoll's mask): a signal then
+ *   runs the handler, whose record on the self-pipe ends the sleep.  The
+ *   pipe closes the race between the last drain and the sleep, and covers
+ *   platforms without ppoll.  Folding the check into the sleep saves a
+ *   system call each time the loop goes idle: a recheck fd still ready
+ *   makes ppoll() return at once, as a separate check would have.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
+
+#include "sigbackend.h"
+#include "vec.h"
+
+/* Copy the fds to look at now into the check set: the self-pipe and the
+ * directly polled ones, and every O_ASYNC fd on a rescan, else only the
+ * recheck set. */
+static int
+build_check(sio_loop *loop, struct sio__sigdrive *sd)
+{
+	struct sio__pollset *c = &sd->check;
+	size_t need = sd->fb.n + (loop->rescan ? sd->async.n : loop->recheck.n);
+	if (need > c->cap && SIO__VEC_RESERVE(c, need) < 0)
+		return -1;
+	c->n = 0;
+	for (size_t i = 0; i < sd->fb.n; i++)
+		c->v[c->n++] = sd->fb.v[i];
+	for (size_t i = 0; i < loop->recheck.n; i++) {
+		struct sio__fdslot *slot = sio__slot(loop, loop->recheck.v[i]);
+		slot->in_recheck = 0;
+		if (!loop->rescan && slot->armed && !slot->fallback)
+			c->v[c->n++] = sd->async.v[slot->bindex];
+	}
+	loop->recheck.n = 0;
+	loop->recheck_new = 0;
+	if (loop->rescan) {
+		loop->rescan = 0;
+		loop->stats.rescans++;
+		for (size_t i = 0; i < sd->async.n; i++)
+			c->v[c->n++] = sd->async.v[i];
+	}
+	return 0;
+}
+
+/* Poll `v`: without blocking, or sleeping with the runtime's signals
+ * unblocked. */
+static int
+poll_or_sleep(sio_loop *loop, struct pollfd *v, nfds_t nv, int timeout_ms)
+{
+	if (timeout_ms == 0) {
+		int n;
+		while ((n = poll(v, nv, 0)) < 0 && errno == EINTR)
+			;
+		return n;
+	}
+	sigset_t mask;
+	if (sio__signals_sleep_mask(loop, &mask) < 0)
+		return -1;
+#ifdef HAVE_PPOLL
+	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
+	return ppoll(v, nv, timeout_ms < 0 ? NULL : &ts, &mask);
+#else
+	sigset_t busy;
+	pthread_sigmask(SIG_SETMASK, &mask, &busy);
+	int n = poll(v, nv, timeout_ms);
+	int saved = errno;
+	pthread_sigmask(SIG_SETMASK, &busy, NULL);
+	errno = saved;
+	return n;
+#endif
+}
+
+int
+sio__sd_check(sio_loop *loop, int timeout_ms)
+{
+	struct sio__sigdrive *sd = loop->bstate;
+	if (build_check(loop, sd) < 0)
+		return -1;
+	struct pollfd *v = sd->check.v;
+	size_t nv = sd->check.n;
+	int n = poll_or_sleep(loop, v, (nfds_t)nv, timeout_ms);
+	if (n < 0 && errno == EINTR) {
+		/* The handler ran: its record is in the pipe.  The recheck
+		 * fds were not looked at: they are looked at next time. */
+		for (size_t i = 0; i < nv; i++)
+			if (v[i].fd != loop->pipe_rd)
+				sio__recheck_add(loop, v[i].fd);
+		return 1;
+	}
+	if (n < 0) {
+		/* build_check() emptied the recheck set (and the rescan
+		 * flag) into this poll: what it was to look at would be
+		 * forgotten, and data that came before O_ASYNC was set
+		 * raises no signal.  Look at every fd next time instead. */
+		loop->rescan = 1;
+		return -1;
+	}
+	return n > 0 ? sio__pollset_report(loop, v, nv) : 0;
+}
