@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "list.h"
 #include "sigio-internal.h"
 
 sio_async *
@@ -31,10 +32,7 @@ sio_async_new(sio_loop *loop, sio_async_cb cb, void *arg)
 	a->arg = arg;
 	a->state = SIO__H_ACTIVE;
 	atomic_init(&a->pending, 0);
-	a->next = loop->asyncs;
-	if (a->next != NULL)
-		a->next->prev = a;
-	loop->asyncs = a;
+	SIO__LIST_PUSH(loop->asyncs, a);
 	loop->active++;
 	return a;
 }
@@ -64,13 +62,7 @@ sio_async_free(sio_async *a)
 	if (a == NULL || a->state == SIO__H_STOPPED)
 		return;
 	sio_loop *loop = a->loop;
-	/* As for signal watchers, `next` is kept for a dispatch standing here. */
-	if (a->prev != NULL)
-		a->prev->next = a->next;
-	else
-		loop->asyncs = a->next;
-	if (a->next != NULL)
-		a->next->prev = a->prev;
+	SIO__LIST_UNLINK(loop->asyncs, a);  /* a dispatch may stand here */
 	loop->active--;
 	a->state = SIO__H_STOPPED;
 	sio__retire(loop, a);

@@ -15,41 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "list.h"
 #include "sigio-internal.h"
+#include "vec.h"
 
-static int
-grow(void **v, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t ncap = *cap ? *cap : 16;
-	while (ncap < need)
-		ncap *= 2;
-	void *nv = realloc(*v, ncap * elem);
-	if (nv == NULL)
-		return -1;
-	*v = nv;
-	*cap = ncap;
-	return 0;
-}
-
-int
-sio__pvec_push(struct sio__pvec *v, struct sio_io *p)
-{
-	if (grow((void **)&v->v, &v->cap, v->n + 1, sizeof *v->v) < 0)
-		return -1;
-	v->v[v->n++] = p;
-	return 0;
-}
-
-int
-sio__ivec_push(struct sio__ivec *v, int x)
-{
-	if (grow((void **)&v->v, &v->cap, v->n + 1, sizeof *v->v) < 0)
-		return -1;
-	v->v[v->n++] = x;
-	return 0;
-}
 
 struct sio__fdslot *
 sio__slot(sio_loop *loop, int fd)
@@ -63,8 +32,9 @@ sio__slot_reserve(sio_loop *loop, int fd)
 	if (fd < loop->nslots)
 		return 0;
 	size_t cap = (size_t)loop->nslots;
-	struct sio__fdslot *s = loop->slots;
-	if (grow((void **)&s, &cap, (size_t)fd + 1, sizeof *s) < 0)
+	struct sio__fdslot *s = sio__vec_grow(loop->slots, &cap, (size_t)fd + 1,
+	                                      sizeof *s, 16);
+	if (s == NULL)
 		return -1;
 	for (size_t i = (size_t)loop->nslots; i < cap; i++)
 		s[i] = (struct sio__fdslot){ .bindex = -1, .alias = -1,
@@ -91,10 +61,11 @@ make_pending(sio_loop *loop, struct sio_io *w, unsigned revents)
 		return;
 	/* Out of memory: drop this report; the fd stays in the recheck set
 	 * (or is rescanned) and is reported again next iteration. */
-	if (sio__pvec_push(&loop->pending, w) < 0) {
+	if (SIO__VEC_RESERVE(&loop->pending, loop->pending.n + 1) < 0) {
 		sio__recheck_add(loop, w->fd);
 		return;
 	}
+	loop->pending.v[loop->pending.n++] = w;
 	w->pending = 1;
 }
 
@@ -135,11 +106,7 @@ sio__slot_kill(sio_loop *loop, int fd, int notify)
 			loop->active--;
 		w->state = SIO__IO_DEAD;
 		w->notify_dead = (uint8_t)notify;
-		w->prev = NULL;
-		w->next = loop->dead;
-		if (loop->dead != NULL)
-			loop->dead->prev = w;
-		loop->dead = w;
+		SIO__LIST_PUSH(loop->dead, w);
 		if (notify)
 			make_pending(loop, w, SIO_ERROR | (w->events & SIO__EVENT_MASK));
 	}
@@ -157,10 +124,11 @@ sio__recheck_add(sio_loop *loop, int fd)
 	if (slot == NULL || slot->in_recheck)
 		return;
 	/* Out of memory: fall back to a full rescan, which needs no memory. */
-	if (sio__ivec_push(&loop->recheck, fd) < 0) {
+	if (SIO__VEC_RESERVE(&loop->recheck, loop->recheck.n + 1) < 0) {
 		loop->rescan = 1;
 		return;
 	}
+	loop->recheck.v[loop->recheck.n++] = fd;
 	slot->in_recheck = 1;
 }
 

@@ -261,8 +261,6 @@ void sio__recheck_new(sio_loop *loop, int fd);
  * to a description, told by one of its fds. */
 void sio__desc_ready(sio_loop *loop, int fd, unsigned revents);
 void sio__desc_recheck_new(sio_loop *loop, int fd);
-int sio__pvec_push(struct sio__pvec *v, struct sio_io *p);
-int sio__ivec_push(struct sio__ivec *v, int x);
 unsigned sio__slot_events(const struct sio__fdslot *slot);
 void sio__registry_free(sio_loop *loop, int disarm);
 unsigned sio__revents_from_poll(short pevents);
@@ -284,13 +282,13 @@ void sio__signals_unregister(sio_loop *loop);
 int sio__signals_want(sio_loop *loop, int signo, int fd_sig, int polite);
 void sio__signals_unwant(sio_loop *loop, int signo);
 int sio__signals_overflowed(sio_loop *loop);   /* pipe-full flag, cleared */
+uint64_t sio__signals_caught(sio_loop *loop);  /* watched signals caught */
 int sio__signals_block(sio_loop *loop);        /* at run start */
 void sio__signals_restore(sio_loop *loop);     /* at run end */
 int sio__signals_sleep_mask(const sio_loop *loop, sigset_t *mask);
 int sio__signals_siblings(const sio_loop *loop); /* loops share the thread */
 void sio__signals_forward(sio_loop *loop, const struct sio__sigrec *rec);
 uint64_t sio__thread_serial(void);             /* never reused, unlike tids */
-int sio__signals_take(sio_loop *loop, int signo); /* consume one pending */
 pid_t sio__gettid(void);
 void sio__signals_set_tid(sio_loop *loop, pid_t tid); /* loop moved thread */
 int sio__rtsig_acquire(void);     /* the signal rtsig loops use; -1/errno */
@@ -315,11 +313,13 @@ int sio__timers_timeout(const sio_loop *loop); /* ms to the next, or -1 */
 void sio__timers_free(sio_loop *loop);
 void sio__time_update(sio_loop *loop);
 
-/* signals.c: signal watchers */
+/* sigwatch.c: signal watchers */
 void sio__sigwatch_note(sio_loop *loop, int signo);
 void sio__sigwatch_collect(sio_loop *loop, int overflowed);
 size_t sio__sigwatch_dispatch(sio_loop *loop);
 void sio__sigwatch_free(sio_loop *loop);
+
+/* signals.c */
 int sio__signals_reserved(int signo);          /* the runtime uses it */
 void sio__signals_fork(sio_loop *loop);        /* new pipe, new thread */
 

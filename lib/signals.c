@@ -1,7 +1,9 @@
 /*
  * signals.c - the runtime's signal handler, the table it reads, signal
- * dispositions and masks.  Nothing else in lib/ but the backends touches
- * dispositions or masks.
+ * dispositions and masks, the rtsig backends' signal, and what fork()
+ * leaves of them.  Nothing else in lib/ touches dispositions or masks.
+ * The application's signals as loop events (signal watchers) are in
+ * sigwatch.c, on top of this.
  *
  * The handler cannot take a lock, so the loops it may wake live in a fixed
  * table of slots read with atomics.  A slot holds its loop's self-pipe
@@ -29,6 +31,7 @@
 #include <sys/syscall.h>
 #endif
 
+#include "list.h"
 #include "sigio-internal.h"
 
 #define NSIG_TRACKED 65 /* signal numbers 1..64 fit a uint64_t mask */
@@ -354,6 +357,14 @@ sio__signals_reserved(int signo)
 	return r;
 }
 
+/* The watched signals the handler caught for this loop since the last
+ * call (bit signo-1), read even when their records were lost. */
+uint64_t
+sio__signals_caught(sio_loop *loop)
+{
+	return atomic_exchange(&wake_table[loop->wake_slot].caught, 0);
+}
+
 int
 sio__signals_overflowed(sio_loop *loop)
 {
@@ -427,34 +438,6 @@ sio__signals_sleep_mask(const sio_loop *loop, sigset_t *mask)
 		if (sigismember(&loop->runtime_sigs, s))
 			sigdelset(mask, s);
 	return 0;
-}
-
-/* Consume one pending (blocked) instance of `signo` without running the
- * handler.  Returns 1 if one was pending, else 0. */
-int
-sio__signals_take(sio_loop *loop, int signo)
-{
-	(void)loop;
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, signo);
-#ifdef HAVE_SIGTIMEDWAIT
-	static const struct timespec zero = { 0, 0 };
-	for (;;) {
-		int got = sigtimedwait(&set, NULL, &zero);
-		if (got == signo)
-			return 1;
-		if (got < 0 && errno == EINTR)
-			continue;
-		return 0;
-	}
-#else
-	sigset_t pend;
-	int got;
-	if (sigpending(&pend) < 0 || !sigismember(&pend, signo))
-		return 0;
-	return sigwait(&set, &got) == 0;
-#endif
 }
 
 pid_t
@@ -570,124 +553,6 @@ sio_rtsig_get(void)
 	int s = rtsig_chosen;
 	pthread_mutex_unlock(&sig_lock);
 	return s;
-}
-
-/* ---- signal watchers --------------------------------------------------------- */
-
-sio_signal *
-sio_signal_start(sio_loop *loop, int signo, sio_signal_cb cb, void *arg)
-{
-	if (loop == NULL || cb == NULL || signo <= 0 || signo >= NSIG_TRACKED ||
-	    signo == SIGKILL || signo == SIGSTOP || sio__signals_reserved(signo)) {
-		errno = EINVAL;
-		return NULL;
-	}
-	struct sio_signal *s = calloc(1, sizeof *s);
-	if (s == NULL)
-		return NULL;
-	if (loop->sigw[signo] == NULL && sio__signals_want(loop, signo, 0, 0) < 0) {
-		int saved = errno;
-		free(s);
-		errno = saved == EBUSY ? EINVAL : saved;
-		return NULL;
-	}
-	*s = (struct sio_signal){ .loop = loop, .signo = signo, .cb = cb,
-	                          .arg = arg, .state = SIO__H_ACTIVE };
-	s->next = loop->sigw[signo];
-	if (s->next != NULL)
-		s->next->prev = s;
-	loop->sigw[signo] = s;
-	loop->active++;
-	return s;
-}
-
-void
-sio_signal_stop(sio_signal *s)
-{
-	if (s == NULL || s->state == SIO__H_STOPPED)
-		return;
-	sio_loop *loop = s->loop;
-	/* Unlinked, but its own `next` is kept: a dispatch walking the list
-	 * may stand on it and must still find the rest. */
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		loop->sigw[s->signo] = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	loop->active--;
-	s->state = SIO__H_STOPPED;
-	if (loop->sigw[s->signo] == NULL) {
-		sio__signals_unwant(loop, s->signo);
-		loop->sig_count[s->signo] = 0;
-	}
-	sio__retire(loop, s);
-}
-
-/* A record of `signo` came through the self-pipe. */
-void
-sio__sigwatch_note(sio_loop *loop, int signo)
-{
-	if (signo <= 0 || signo >= NSIG_TRACKED || loop->sigw[signo] == NULL)
-		return;
-	if (loop->sig_count[signo] < UINT_MAX)
-		loop->sig_count[signo]++;
-	loop->sig_pending = 1;
-}
-
-/* After a drain that found the pipe had overflowed: a watched signal whose
- * record was lost still has its bit. */
-void
-sio__sigwatch_collect(sio_loop *loop, int overflowed)
-{
-	uint64_t caught = atomic_exchange(&wake_table[loop->wake_slot].caught, 0);
-	if (!overflowed)
-		return;
-	for (int s = 1; s < NSIG_TRACKED; s++)
-		if ((caught & sigbit(s)) && loop->sigw[s] != NULL &&
-		    loop->sig_count[s] == 0) {
-			loop->sig_count[s] = 1;
-			loop->sig_pending = 1;
-		}
-}
-
-size_t
-sio__sigwatch_dispatch(sio_loop *loop)
-{
-	size_t ran = 0;
-	if (!loop->sig_pending)
-		return 0;
-	loop->sig_pending = 0;
-	for (int signo = 1; signo < NSIG_TRACKED; signo++) {
-		unsigned count = loop->sig_count[signo];
-		if (count == 0)
-			continue;
-		loop->sig_count[signo] = 0;
-		for (struct sio_signal *s = loop->sigw[signo], *next; s; s = next) {
-			next = s->next;
-			if (s->state != SIO__H_ACTIVE)
-				continue;
-			ran++;
-			loop->stats.callbacks++;
-			s->cb(s, signo, count, s->arg);
-		}
-	}
-	return ran;
-}
-
-void
-sio__sigwatch_free(sio_loop *loop)
-{
-	for (int signo = 1; signo < NSIG_TRACKED; signo++) {
-		if (loop->sigw[signo] == NULL)
-			continue;
-		while (loop->sigw[signo] != NULL) {
-			struct sio_signal *s = loop->sigw[signo];
-			loop->sigw[signo] = s->next;
-			free(s);
-		}
-		sio__signals_unwant(loop, signo);
-	}
 }
 
 /* sio_loop_fork(): the handler must write into the child's new pipe and

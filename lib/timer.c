@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "list.h"
 #include "sigio-internal.h"
+#include "vec.h"
 
 #define NS_PER_MS 1000000ull
 
@@ -91,14 +93,11 @@ sift_down(sio_loop *loop, size_t i)
 static int
 heap_push(sio_loop *loop, struct sio_timer *t)
 {
-	if (loop->nheap == loop->capheap) {
-		size_t cap = loop->capheap ? 2 * loop->capheap : 64;
-		struct sio_timer **h = realloc(loop->heap, cap * sizeof *h);
-		if (h == NULL)
-			return -1;
-		loop->heap = h;
-		loop->capheap = cap;
-	}
+	struct sio_timer **h = sio__vec_grow(loop->heap, &loop->capheap,
+	                                     loop->nheap + 1, sizeof *h, 64);
+	if (h == NULL)
+		return -1;
+	loop->heap = h;
 	heap_place(loop, loop->nheap++, t);
 	sift_up(loop, t->index);
 	return 0;
@@ -173,10 +172,7 @@ sio_timer_start(sio_loop *loop, uint64_t after_ms, uint64_t repeat_ms,
 		free(t);
 		return NULL;
 	}
-	t->next = loop->timers;
-	if (loop->timers != NULL)
-		loop->timers->prev = t;
-	loop->timers = t;
+	SIO__LIST_PUSH(loop->timers, t);
 	return t;
 }
 
@@ -213,12 +209,7 @@ sio_timer_stop(sio_timer *t)
 	sio_loop *loop = t->loop;
 	disarm(t);
 	t->state = SIO__H_STOPPED;
-	if (t->prev != NULL)
-		t->prev->next = t->next;
-	else
-		loop->timers = t->next;
-	if (t->next != NULL)
-		t->next->prev = t->prev;
+	SIO__LIST_UNLINK(loop->timers, t);
 	sio__retire(loop, t);
 }
 
