@@ -1,19 +1,21 @@
 #!/bin/sh
-# The benchmark's harness as a test, not its timings: bench/echo_sigio on
-# every backend this build has serves bench/loadgen, which checks every
+# The benchmark's harness as a test, not its timings: bench/echo_sigio (raw
+# watchers) and bench/echo_stream (the stream layer) on every backend this
+# build has serve bench/loadgen, which checks every
 # byte, for a fraction of a second each: 64-byte ping-pong on 8
 # connections, and 64 KiB messages 8 deep on 2 connections (the server's
 # writes come up short, so its SIO_WRITE path runs too).  Nothing about
-# speed is asserted.  About 3 s.
+# speed is asserted.  About 6 s.
 b=${top_builddir:-.}/bench
 n=0
 plan=
+for server in echo_sigio echo_stream; do
 for backend in rtsig sigio poll select; do
 	for load in "--connections=8 --size=64 --depth=1" \
 	            "--connections=2 --size=65536 --depth=8"; do
 		n=$((n + 1))
 		out=$(mktemp)
-		"$b/echo_sigio" --backend=$backend --port=0 > "$out" 2> "$out.err" &
+		"$b/$server" --backend=$backend --port=0 > "$out" 2> "$out.err" &
 		pid=$!
 		port=
 		i=0
@@ -26,10 +28,10 @@ for backend in rtsig sigio poll select; do
 			wait $pid
 			if grep -q 'not implemented\|Function not implemented' "$out.err"; then
 				plan="$plan
-ok $n - $backend $load # SKIP backend not in this build"
+ok $n - $server $backend $load # SKIP backend not in this build"
 			else
 				plan="$plan
-not ok $n - $backend: server did not start: $(cat "$out.err")"
+not ok $n - $server $backend: server did not start: $(cat "$out.err")"
 			fi
 			rm -f "$out" "$out.err"
 			continue
@@ -49,13 +51,14 @@ not ok $n - $backend: server did not start: $(cat "$out.err")"
 		req=$(echo "$line" | sed -n 's/.*requests=\([0-9]*\).*/\1/p')
 		if [ $rc -eq 0 ] && [ $ok = 1 ] && [ "${req:-0}" -gt 0 ] && [ $src -eq 0 ]; then
 			plan="$plan
-ok $n - $backend $load: every byte echoed"
+ok $n - $server $backend $load: every byte echoed"
 		else
 			plan="$plan
-not ok $n - $backend $load (loadgen exit $rc, server exit $src)"
+not ok $n - $server $backend $load (loadgen exit $rc, server exit $src)"
 		fi
 		rm -f "$out" "$out.err"
 	done
+done
 done
 echo "1..$n"
 echo "$plan" | sed '/^$/d'
