@@ -122,7 +122,9 @@ int sio_version_number(void);
  * disposition when the last such loop is freed.  While sio_loop_run() works
  * these signals are blocked in the running thread and consumed
  * synchronously (in batches from a signalfd, or with sigtimedwait() when
- * none can be made); they are unblocked only while the loop sleeps.  The
+ * none can be made).  rtsig with a signalfd sleeps in poll() on it with
+ * them still blocked; otherwise they are unblocked only while the loop
+ * sleeps, and the handler wakes it through the self-pipe.  The
  * run changes only those signals: when sio_loop_run() returns it unblocks
  * just what it blocked, and the mask the loop sleeps with is the thread's
  * mask of the moment, so a signal the application (or a callback) blocks

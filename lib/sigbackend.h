@@ -41,6 +41,9 @@ struct sio__sigdrive {
 	int by_process;             /* owner is the process, not a thread */
 	int have_urg;               /* SIGURG is ours (urgent data signals) */
 	int sfd;                    /* signalfd of `set`, or -1 */
+	int sleep_on_sfd;           /* sleep with the signals blocked, woken
+	                               by the signalfd (rtsig), not by the
+	                               handler and the self-pipe */
 	struct sio__descindex index; /* finds the fds of one description */
 	sigset_t set;               /* the signals drained synchronously */
 };

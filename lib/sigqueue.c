@@ -167,6 +167,12 @@ sio__sd_init(sio_loop *loop, int setsig)
 	 * slower, not wrong, and better than no loop at all. */
 	if (how == NULL || strcmp(how, "sigtimedwait") != 0)
 		sd->sfd = signalfd(-1, &sd->set, SFD_NONBLOCK | SFD_CLOEXEC);
+	/* rtsig sleeps on it (recheck.c); sigio keeps the handler's route,
+	 * as do both without one.  SIGIO_SLEEP=handler chooses the handler
+	 * for rtsig too, for comparison. */
+	const char *sleep = getenv("SIGIO_SLEEP");
+	sd->sleep_on_sfd = sd->sfd >= 0 && setsig != 0 &&
+	                   (sleep == NULL || strcmp(sleep, "handler") != 0);
 #endif
 	return 0;
 err:;

@@ -449,18 +449,20 @@ struct sleeper {
 	pid_t loop_tid;
 	int fd;
 	int calls;
+	long sleep_call;        /* SYS_ppoll or SYS_poll */
 };
 
-/* True once thread `tid` is blocked in ppoll(2): the loop is asleep. */
+/* True once thread `tid` is blocked in system call `nr`: the loop is
+ * asleep. */
 static bool
-in_ppoll(pid_t tid)
+in_syscall(pid_t tid, long nr)
 {
 	char path[64], buf[64];
 	snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
 	FILE *f = fopen(path, "r");
 	if (f == NULL)
 		return false;
-	bool yes = fgets(buf, sizeof buf, f) != NULL && atol(buf) == SYS_ppoll;
+	bool yes = fgets(buf, sizeof buf, f) != NULL && atol(buf) == nr;
 	fclose(f);
 	return yes;
 }
@@ -471,7 +473,7 @@ wake_writer(void *arg)
 	struct sleeper *s = arg;
 	/* Nothing tells another thread that a loop sleeps: look at what its
 	 * thread is doing, a millisecond apart, for at most 10 seconds. */
-	for (int i = 0; i < 10000 && !in_ppoll(s->loop_tid); i++) {
+	for (int i = 0; i < 10000 && !in_syscall(s->loop_tid, s->sleep_call); i++) {
 		struct timespec ms = { 0, 1000000 };
 		nanosleep(&ms, NULL);
 	}
@@ -491,14 +493,16 @@ sleeper_cb(sio_io *io, int fd, unsigned revents, void *arg)
 
 /* A signal that arrives while the loop sleeps runs the handler, whose
  * record on the self-pipe wakes the loop: the route that covers the race
- * between the last check and the sleep. */
-SIO_BACKEND_TEST(rtsig, handler_wakes_sleeping_loop)
+ * between the last check and the sleep.  rtsig sleeps on its signalfd
+ * instead (below): SIGIO_SLEEP=handler puts it on this route, which
+ * stays the way where there is no signalfd. */
+static void
+sleep_woken(const struct sio_test_backend *be, bool by_signalfd)
 {
-	if (!t_signal_driven(be))
-		cr_skip_test("%s has no signal handler", be->name);
 	sio_loop *loop = t_loop_new(be->name);
 	int sv[2];
-	struct sleeper s = { .loop_tid = (pid_t)syscall(SYS_gettid) };
+	struct sleeper s = { .loop_tid = (pid_t)syscall(SYS_gettid),
+	                     .sleep_call = by_signalfd ? SYS_poll : SYS_ppoll };
 	t_socketpair(sv);
 	s.fd = sv[1];
 	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_READ, sleeper_cb, &s));
@@ -513,11 +517,31 @@ SIO_BACKEND_TEST(rtsig, handler_wakes_sleeping_loop)
 	struct sio_stats st = t_stats(loop);
 	cr_assert_eq(s.calls, 1, "callback ran %d times", s.calls);
 	cr_assert_gt(st.sleeps, before.sleeps, "the loop never slept");
-	cr_assert_gt(st.wakeups, before.wakeups, "the self-pipe never woke the loop");
+	if (by_signalfd)
+		cr_assert_eq(st.wakeups, before.wakeups, "the self-pipe woke "
+		             "the loop: the handler ran");
+	else
+		cr_assert_gt(st.wakeups, before.wakeups, "the self-pipe never "
+		             "woke the loop");
 	cr_assert_gt(st.signals, before.signals, "no signal was counted");
 	t_loop_free(loop);
 	close(sv[0]);
 	close(sv[1]);
+}
+
+SIO_BACKEND_TEST(rtsig, handler_wakes_sleeping_loop)
+{
+	if (!t_signal_driven(be))
+		cr_skip_test("%s has no signal handler", be->name);
+	setenv("SIGIO_SLEEP", "handler", 1);
+	sleep_woken(be, false);
+}
+
+SIO_BACKEND_TEST(rtsig, signalfd_wakes_sleeping_loop)
+{
+	if (!t_sleeps_on_signalfd(be))
+		cr_skip_test("%s does not sleep on a signalfd", be->name);
+	sleep_woken(be, true);
 }
 
 /* Between runs the runtime's signals are not blocked: the handler takes

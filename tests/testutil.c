@@ -89,6 +89,15 @@ t_is(const struct sio_test_backend *be, const char *name)
 }
 
 bool
+t_sleeps_on_signalfd(const struct sio_test_backend *be)
+{
+	const char *sleep = getenv("SIGIO_SLEEP"), *drain = getenv("SIGIO_DRAIN");
+	return t_is(be, "rtsig") &&
+	       (sleep == NULL || strcmp(sleep, "handler") != 0) &&
+	       (drain == NULL || strcmp(drain, "sigtimedwait") != 0);
+}
+
+bool
 t_signal_driven(const struct sio_test_backend *be)
 {
 	return t_is(be, "sigio") || t_is(be, "rtsig");

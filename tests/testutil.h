@@ -87,6 +87,13 @@ bool t_under_valgrind(void);
  * on watched fds ("sigio", and "rtsig" where built). */
 bool t_signal_driven(const struct sio_test_backend *be);
 
+/* True for the backends that sleep in poll() on their signalfd with their
+ * signals blocked ("rtsig", unless SIGIO_SLEEP=handler or
+ * SIGIO_DRAIN=sigtimedwait is set): no handler runs and the self-pipe is
+ * not written when a readiness signal ends the sleep.  The others sleep
+ * in ppoll() with the signals unblocked, woken by the handler. */
+bool t_sleeps_on_signalfd(const struct sio_test_backend *be);
+
 /* Seconds after which the guard (below) stops a loop that hangs. */
 #define SIO_TEST_GUARD 20
 
