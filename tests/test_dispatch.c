@@ -45,13 +45,12 @@ count_cb(sio_io *io, int fd, unsigned revents, void *arg)
 
 SIO_BACKEND_TEST(dispatch, stop_self)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct counter c = { .stop = 1 };
-	int sv[2];
 
-	t_socketpair(sv);
-	t_write_all(sv[1], "pending", 7);
-	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_READ, count_cb, &c),
+	t_write_all(f.sv[1], "pending", 7);
+	cr_assert_not_null(sio_io_start(loop, f.sv[0], SIO_READ, count_cb, &c),
 	                   "sio_io_start: %s", strerror(errno));
 	t_run(loop, SIO_RUN_ONCE);
 	cr_assert_eq(c.calls, 1, "ONCE ran the callback %d times", c.calls);
@@ -60,9 +59,8 @@ SIO_BACKEND_TEST(dispatch, stop_self)
 	t_run(loop, SIO_RUN_DEFAULT);
 	cr_assert_eq(c.calls, 1, "a watcher that stopped itself ran %d times",
 	             c.calls);
-	cr_assert(t_poll_now(sv[0], POLLIN) & POLLIN, "the data was consumed");
-	t_loop_free(loop);
-	close_pair(sv);
+	cr_assert(t_poll_now(f.sv[0], POLLIN) & POLLIN, "the data was consumed");
+	t_fixture_close(&f);
 }
 
 /* ---- stopping another watcher ready in the same iteration ------------- */
@@ -481,15 +479,14 @@ swapper_cb(sio_io *io, int fd, unsigned revents, void *arg)
 
 SIO_BACKEND_TEST(dispatch, replace_watcher_in_callback)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct swap s = { .loop = loop };
-	int sv[2];
 
-	t_socketpair(sv);
-	t_write_all(sv[1], "x", 1);
-	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_WRITE, swapper_cb, &s),
+	t_write_all(f.sv[1], "x", 1);
+	cr_assert_not_null(sio_io_start(loop, f.sv[0], SIO_WRITE, swapper_cb, &s),
 	                   "sio_io_start: %s", strerror(errno));
-	s.victim = sio_io_start(loop, sv[0], SIO_READ, victim_cb, &s);
+	s.victim = sio_io_start(loop, f.sv[0], SIO_READ, victim_cb, &s);
 	cr_assert_not_null(s.victim, "sio_io_start: %s", strerror(errno));
 	t_run(loop, SIO_RUN_DEFAULT);
 	/* Either may run first; if the victim ran first it was not stopped
@@ -500,6 +497,5 @@ SIO_BACKEND_TEST(dispatch, replace_watcher_in_callback)
 	              s.victim_calls);
 	cr_assert_eq(s.replacement_calls, 1, "replacement ran %d times",
 	             s.replacement_calls);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }

@@ -55,7 +55,8 @@ pat(size_t i)
 }
 
 /* Every test starts with no rule armed and zero counters (Criterion runs
- * each test in its own process, but say it anyway). */
+ * each test in its own process, but say it anyway): the suite's fixture,
+ * run before each test. */
 static void
 fault_setup(void)
 {
@@ -63,6 +64,8 @@ fault_setup(void)
 	cr_assert(fault_library_found(), "libsigio.so is not loaded as a shared "
 	          "object: the wrappers cannot see its calls");
 }
+
+TestSuite(fault, .init = fault_setup);
 
 /* Parameters for the tests that only mean something on a signal-driven
  * backend (owner, F_SETSIG, O_ASYNC, the signal drain). */
@@ -253,7 +256,6 @@ count_async(sio_async *a, void *arg)
 
 Test(fault, interposition_reaches_the_library, .timeout = SIO_TEST_TIMEOUT)
 {
-	fault_setup();
 	int fds = open_fds();
 	sio_loop *loop = t_loop_new("poll");
 	cr_assert_eq(fault_calls(FAULT_PIPE2 | FAULT_PIPE), 1,
@@ -301,7 +303,6 @@ Test(fault, interposition_reaches_the_library, .timeout = SIO_TEST_TIMEOUT)
 SIO_BACKEND_TEST(fault, stream_read_eintr_eagain)
 {
 	struct echo e;
-	fault_setup();
 	echo_socket(&e, be->name);
 	int fd = sio_stream_fd(e.s);
 	int a = fault_add(&(struct fault_rule){ .calls = FAULT_READS, .fd = fd,
@@ -312,6 +313,50 @@ SIO_BACKEND_TEST(fault, stream_read_eintr_eagain)
 	cr_assert_gt(fault_fired(a), 0, "no EINTR was injected");
 	cr_assert_gt(fault_fired(b), 0, "no EAGAIN was injected");
 	echo_free(&e);
+}
+
+/* The fixture of the urgent-byte tests: a loop, a TCP connection over
+ * 127.0.0.1 whose `client` end is the test's, and the stream under test on
+ * its `server` end. */
+struct conn {
+	sio_loop *loop;
+	int client, server;
+	sio_stream *s;
+};
+
+/* A loop, then the connection; returns the loop. */
+static sio_loop *
+conn_open(struct conn *c, const struct sio_test_backend *be)
+{
+	memset(c, 0, sizeof *c);
+	c->loop = t_loop_new(be->name);
+	t_tcp_pair(&c->client, &c->server);
+	return c->loop;
+}
+
+/* The stream on `server`, taking urgent bytes too. */
+static sio_stream *
+conn_stream(struct conn *c, sio_stream_read_cb on_read,
+            sio_stream_close_cb on_close, sio_stream_urgent_cb on_urgent,
+            void *arg)
+{
+	c->s = sio_stream_new(c->loop, c->server, on_read, on_close, arg);
+	cr_assert_not_null(c->s, "sio_stream_new: %s", strerror(errno));
+	cr_assert_eq(sio_stream_on_urgent(c->s, on_urgent), 0,
+	             "sio_stream_on_urgent: %s", strerror(errno));
+	return c->s;
+}
+
+/* With every rule disarmed: close the stream (and with it `server`), let
+ * its on_close run, close `client`, free the loop. */
+static void
+conn_close(struct conn *c)
+{
+	fault_reset();
+	sio_stream_close(c->s);
+	t_run_nowait(c->loop, 2);
+	close(c->client);
+	t_loop_free(c->loop);
 }
 
 /* The urgent byte is announced but its recv(MSG_OOB) says EAGAIN (as
@@ -363,18 +408,13 @@ oob_done(void *arg)
 SIO_BACKEND_TEST(fault, urgent_eagain_then_arrives)
 {
 	struct oob o = { 0 };
-	int client, server;
-	fault_setup();
-	sio_loop *loop = t_loop_new(be->name);
-	t_tcp_pair(&client, &server);
-	cr_assert_eq(send(client, "U", 1, MSG_OOB), 1, "send MSG_OOB: %s",
+	struct conn c;
+	sio_loop *loop = conn_open(&c, be);
+	cr_assert_eq(send(c.client, "U", 1, MSG_OOB), 1, "send MSG_OOB: %s",
 	             strerror(errno));
-	t_write_all(client, "after", 5);
-	int id = fault_arm(FAULT_RECV, server, EAGAIN, 1);
-	sio_stream *s = sio_stream_new(loop, server, oob_read, oob_close, &o);
-	cr_assert_not_null(s, "sio_stream_new: %s", strerror(errno));
-	cr_assert_eq(sio_stream_on_urgent(s, oob_urgent), 0,
-	             "sio_stream_on_urgent: %s", strerror(errno));
+	t_write_all(c.client, "after", 5);
+	int id = fault_arm(FAULT_RECV, c.server, EAGAIN, 1);
+	conn_stream(&c, oob_read, oob_close, oob_urgent, &o);
 	bool done = t_run_until(loop, oob_done, &o, SIO_TEST_MAX_ONCE);
 	cr_assert_eq(fault_fired(id), 1, "[%s] the EAGAIN was not injected",
 	             be->name);
@@ -385,10 +425,7 @@ SIO_BACKEND_TEST(fault, urgent_eagain_then_arrives)
 	cr_assert(o.at_mark, "the urgent byte not at the mark");
 	cr_assert_eq(o.len, 5, "%zu in-band bytes", o.len);
 	cr_assert_arr_eq(o.in, "after", 5, "in-band bytes");
-	sio_stream_close(s);
-	t_run_nowait(loop, 2);
-	close(client);
-	t_loop_free(loop);
+	conn_close(&c);
 }
 
 /* A read made for data already taken starts at the mark of an urgent byte
@@ -398,7 +435,7 @@ SIO_BACKEND_TEST(fault, urgent_eagain_then_arrives)
  * read, and waits for it to land before that read goes on. */
 struct landing {
 	struct oob u;           /* first: oob_urgent() takes the same arg */
-	int client, server;
+	struct conn c;
 	size_t len;             /* in-band bytes, all of them checked */
 	int bad;
 };
@@ -410,9 +447,9 @@ urgent_lands(int fd, void *arg)
 {
 	struct landing *l = arg;
 	(void)fd;
-	cr_assert_eq(send(l->client, "L", 1, MSG_OOB), 1, "send MSG_OOB: %s",
+	cr_assert_eq(send(l->c.client, "L", 1, MSG_OOB), 1, "send MSG_OOB: %s",
 	             strerror(errno));
-	struct pollfd p = { .fd = l->server, .events = POLLPRI };
+	struct pollfd p = { .fd = l->c.server, .events = POLLPRI };
 	cr_assert_eq(poll(&p, 1, 10000), 1, "the urgent byte did not land");
 }
 
@@ -438,26 +475,21 @@ SIO_BACKEND_TEST(fault, urgent_lands_before_a_read)
 {
 	static unsigned char bulk[LANDING_BULK];
 	struct landing l = { 0 };
-	fault_setup();
-	sio_loop *loop = t_loop_new(be->name);
-	t_tcp_pair(&l.client, &l.server);
+	sio_loop *loop = conn_open(&l.c, be);
 	for (size_t i = 0; i < sizeof bulk; i++)
 		bulk[i] = (unsigned char)(i * 7);
-	t_write_all(l.client, bulk, sizeof bulk);
+	t_write_all(l.c.client, bulk, sizeof bulk);
 	/* All of it there, so that the first read is a full one. */
 	int inq = 0;
-	for (int tries = 0; ioctl(l.server, FIONREAD, &inq) == 0 &&
+	for (int tries = 0; ioctl(l.c.server, FIONREAD, &inq) == 0 &&
 	     inq < LANDING_BULK && tries < 10000; tries++)
 		poll(NULL, 0, 1);       /* at most 10 s */
 	cr_assert_eq(inq, LANDING_BULK, "only %d bytes arrived", inq);
 	int id = fault_add(&(struct fault_rule){ .calls = FAULT_READS,
-	                   .fd = l.server, .period = 2, .count = 1,
+	                   .fd = l.c.server, .period = 2, .count = 1,
 	                   .before = urgent_lands, .before_arg = &l });
 	cr_assert_geq(id, 0, "fault_add");
-	sio_stream *s = sio_stream_new(loop, l.server, landing_read, oob_close, &l);
-	cr_assert_not_null(s, "sio_stream_new: %s", strerror(errno));
-	cr_assert_eq(sio_stream_on_urgent(s, oob_urgent), 0,
-	             "sio_stream_on_urgent: %s", strerror(errno));
+	conn_stream(&l.c, landing_read, oob_close, oob_urgent, &l);
 	bool done = t_run_until(loop, landing_done, &l, SIO_TEST_MAX_ONCE);
 	cr_assert_eq(fault_fired(id), 1, "[%s] the byte was not sent at the "
 	             "second read", be->name);
@@ -467,10 +499,7 @@ SIO_BACKEND_TEST(fault, urgent_lands_before_a_read)
 	cr_assert_eq(l.u.urgents, 1, "[%s] %d urgent bytes", be->name, l.u.urgents);
 	cr_assert_eq(l.u.byte, 'L', "urgent byte %#x", l.u.byte);
 	cr_assert(l.u.at_mark, "the urgent byte not at the mark");
-	sio_stream_close(s);
-	t_run_nowait(loop, 2);
-	close(l.client);
-	t_loop_free(loop);
+	conn_close(&l.c);
 }
 
 /* After an urgent byte is taken, the stream still stands at its mark, and
@@ -479,7 +508,7 @@ SIO_BACKEND_TEST(fault, urgent_lands_before_a_read)
  * after taking the first: a recv(MSG_OOB) there would take it before the
  * in-band byte, out of its place. */
 struct twice {
-	int client, server;
+	struct conn c;
 	char in[8];
 	size_t len;
 	unsigned char bytes[4];
@@ -492,10 +521,10 @@ second_lands(int fd, void *arg)
 {
 	struct twice *t = arg;
 	(void)fd;
-	cr_assert_eq(send(t->client, "x", 1, 0), 1, "send: %s", strerror(errno));
-	cr_assert_eq(send(t->client, "M", 1, MSG_OOB), 1, "send MSG_OOB: %s",
+	cr_assert_eq(send(t->c.client, "x", 1, 0), 1, "send: %s", strerror(errno));
+	cr_assert_eq(send(t->c.client, "M", 1, MSG_OOB), 1, "send MSG_OOB: %s",
 	             strerror(errno));
-	struct pollfd p = { .fd = t->server, .events = POLLPRI };
+	struct pollfd p = { .fd = t->c.server, .events = POLLPRI };
 	cr_assert_eq(poll(&p, 1, 10000), 1, "the second urgent byte did not land");
 }
 
@@ -531,23 +560,18 @@ twice_done(void *arg)
 SIO_BACKEND_TEST(fault, urgent_lands_after_one_taken)
 {
 	struct twice t = { 0 };
-	fault_setup();
-	sio_loop *loop = t_loop_new(be->name);
-	t_tcp_pair(&t.client, &t.server);
-	t_write_all(t.client, "ab", 2);
-	cr_assert_eq(send(t.client, "U", 1, MSG_OOB), 1, "send MSG_OOB: %s",
+	sio_loop *loop = conn_open(&t.c, be);
+	t_write_all(t.c.client, "ab", 2);
+	cr_assert_eq(send(t.c.client, "U", 1, MSG_OOB), 1, "send MSG_OOB: %s",
 	             strerror(errno));
-	struct pollfd p = { .fd = t.server, .events = POLLPRI };
+	struct pollfd p = { .fd = t.c.server, .events = POLLPRI };
 	cr_assert_eq(poll(&p, 1, 10000), 1, "the urgent byte did not land");
 	/* The stream's calls: read "ab", recv(MSG_OOB) 'U', then the third. */
 	int id = fault_add(&(struct fault_rule){ .calls = FAULT_READS,
-	                   .fd = t.server, .period = 3, .count = 1,
+	                   .fd = t.c.server, .period = 3, .count = 1,
 	                   .before = second_lands, .before_arg = &t });
 	cr_assert_geq(id, 0, "fault_add");
-	sio_stream *s = sio_stream_new(loop, t.server, twice_read, oob_close, &t);
-	cr_assert_not_null(s, "sio_stream_new: %s", strerror(errno));
-	cr_assert_eq(sio_stream_on_urgent(s, twice_urgent), 0,
-	             "sio_stream_on_urgent: %s", strerror(errno));
+	conn_stream(&t.c, twice_read, oob_close, twice_urgent, &t);
 	bool done = t_run_until(loop, twice_done, &t, SIO_TEST_MAX_ONCE);
 	cr_assert_eq(fault_fired(id), 1, "[%s] the second byte was not sent",
 	             be->name);
@@ -562,10 +586,7 @@ SIO_BACKEND_TEST(fault, urgent_lands_after_one_taken)
 	cr_assert(t.bytes[1] == 'M' && t.where[1] == 3 && t.marks[1],
 	          "[%s] second urgent byte %#x after %zu in-band bytes, at_mark %d "
 	          "(out of its place)", be->name, t.bytes[1], t.where[1], t.marks[1]);
-	sio_stream_close(s);
-	t_run_nowait(loop, 2);
-	close(t.client);
-	t_loop_free(loop);
+	conn_close(&t.c);
 }
 
 /* Writes (send, sendmsg) fail with EINTR and EAGAIN, every other call:
@@ -573,7 +594,6 @@ SIO_BACKEND_TEST(fault, urgent_lands_after_one_taken)
 SIO_BACKEND_TEST(fault, stream_write_eintr_eagain)
 {
 	struct echo e;
-	fault_setup();
 	echo_socket(&e, be->name);
 	int fd = sio_stream_fd(e.s);
 	int a = fault_add(&(struct fault_rule){ .calls = FAULT_WRITES, .fd = fd,
@@ -592,7 +612,6 @@ SIO_BACKEND_TEST(fault, stream_write_eintr_eagain)
 SIO_BACKEND_TEST(fault, stream_short_writes)
 {
 	struct echo e;
-	fault_setup();
 	echo_socket(&e, be->name);
 	int id = fault_arm_short(FAULT_WRITES, sio_stream_fd(e.s), 1000, 0);
 	echo_run(&e);
@@ -608,7 +627,6 @@ SIO_BACKEND_TEST(fault, stream_short_writes)
 SIO_BACKEND_TEST(fault, stream_short_reads)
 {
 	struct echo e;
-	fault_setup();
 	echo_socket(&e, be->name);
 	int id = fault_arm_short(FAULT_READ, sio_stream_fd(e.s), 1000, 0);
 	echo_run(&e);
@@ -622,7 +640,6 @@ SIO_BACKEND_TEST(fault, stream_short_reads)
 SIO_BACKEND_TEST(fault, stream_pipes_all_faults)
 {
 	struct echo e;
-	fault_setup();
 	echo_pipes(&e, be->name);
 	int in = sio_stream_fd(e.s), out = sio_stream_fd(e.out);
 	int r1 = fault_add(&(struct fault_rule){ .calls = FAULT_READ, .fd = in,
@@ -695,7 +712,6 @@ SIO_BACKEND_TEST(fault, seqpacket_eintr_eagain)
 {
 	int sv[2];
 	struct packets p = { 0 };
-	fault_setup();
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
 	             SOCK_CLOEXEC, 0, sv), 0, "socketpair: %s", strerror(errno));
 	sio_loop *loop = t_loop_new(be->name);
@@ -738,7 +754,6 @@ SIO_BACKEND_TEST(fault, seqpacket_eintr_eagain)
 SIO_BACKEND_TEST(fault, stream_read_error_reported)
 {
 	struct echo e;
-	fault_setup();
 	echo_socket(&e, be->name);
 	int fd = sio_stream_fd(e.s);
 	int id = fault_arm(FAULT_READ, fd, ECONNRESET, 1);
@@ -760,7 +775,6 @@ SIO_BACKEND_TEST(fault, stream_read_error_reported)
 SIO_BACKEND_TEST(fault, stream_write_error_reported)
 {
 	struct echo e;
-	fault_setup();
 	echo_socket(&e, be->name);
 	int id = fault_arm(FAULT_WRITES, sio_stream_fd(e.s), EIO, 1);
 	errno = 0;
@@ -778,7 +792,12 @@ SIO_BACKEND_TEST(fault, stream_write_error_reported)
 
 #define NCLIENTS 4
 
+/* The fixture of the tests below: a loop and a listener on 127.0.0.1,
+ * port 0, and what the listener accepted. */
 struct accepts {
+	sio_loop *loop;
+	sio_listener *l;
+	unsigned short port;    /* the listener's */
 	int fds[NCLIENTS + 4];
 	int n;
 	int flags_ok;           /* every accepted fd nonblocking, close-on-exec */
@@ -812,16 +831,18 @@ accepted_n(void *arg)
 	return w->a->n >= w->n;
 }
 
-/* A listener on 127.0.0.1, port 0, and its port. */
-static sio_listener *
-listen_local(sio_loop *loop, struct accepts *a, unsigned short *port)
+/* A loop, then the listener and its port; returns the loop. */
+static sio_loop *
+accepts_open(struct accepts *a, const struct sio_test_backend *be)
 {
 	char addr[SIO_ADDRSTRLEN];
-	sio_listener *l = sio_listen_tcp(loop, "127.0.0.1", "0", 0, on_accept, a);
-	cr_assert_not_null(l, "sio_listen_tcp: %s", strerror(errno));
-	cr_assert_not_null(sio_listener_address(l, 0, addr, sizeof addr));
-	*port = (unsigned short)atoi(strrchr(addr, ':') + 1);
-	return l;
+	memset(a, 0, sizeof *a);
+	a->loop = t_loop_new(be->name);
+	a->l = sio_listen_tcp(a->loop, "127.0.0.1", "0", 0, on_accept, a);
+	cr_assert_not_null(a->l, "sio_listen_tcp: %s", strerror(errno));
+	cr_assert_not_null(sio_listener_address(a->l, 0, addr, sizeof addr));
+	a->port = (unsigned short)atoi(strrchr(addr, ':') + 1);
+	return a->loop;
 }
 
 static int
@@ -834,30 +855,32 @@ connect_local(unsigned short port)
 	return fd;
 }
 
+/* With every rule disarmed: close the accepted fds, free the listener and
+ * the loop. */
 static void
 accepts_close(struct accepts *a)
 {
+	fault_reset();
 	for (int i = 0; i < a->n; i++)
 		close(a->fds[i]);
+	sio_listener_free(a->l);
+	t_loop_free(a->loop);
 }
 
 /* accept4() fails with EINTR and EAGAIN before each connection is taken:
  * every connection is accepted, exactly once. */
 SIO_BACKEND_TEST(fault, accept_eintr_eagain)
 {
-	struct accepts a = { .n = 0 };
-	unsigned short port;
+	struct accepts a;
 	int c[NCLIENTS];
-	fault_setup();
-	sio_loop *loop = t_loop_new(be->name);
-	sio_listener *l = listen_local(loop, &a, &port);
-	int lfd = sio_listener_fd(l, 0);
+	sio_loop *loop = accepts_open(&a, be);
+	int lfd = sio_listener_fd(a.l, 0);
 	int i1 = fault_add(&(struct fault_rule){ .calls = FAULT_ACCEPTS, .fd = lfd,
 	                   .err = EINTR, .period = 2, .count = 6 });
 	int i2 = fault_add(&(struct fault_rule){ .calls = FAULT_ACCEPTS, .fd = lfd,
 	                   .err = EAGAIN, .period = 3, .count = 6 });
 	for (int i = 0; i < NCLIENTS; i++)
-		c[i] = connect_local(port);
+		c[i] = connect_local(a.port);
 	struct want_n w = { &a, NCLIENTS };
 	cr_assert(t_run_until(loop, accepted_n, &w, 1000), "accepted %d of %d",
 	          a.n, NCLIENTS);
@@ -867,29 +890,23 @@ SIO_BACKEND_TEST(fault, accept_eintr_eagain)
 	cr_assert_eq(a.flags_ok, NCLIENTS);
 	cr_assert(fault_fired(i1) > 0 && fault_fired(i2) > 0, "%u EINTR, %u EAGAIN",
 	          fault_fired(i1), fault_fired(i2));
-	fault_reset();
-	accepts_close(&a);
 	for (int i = 0; i < NCLIENTS; i++)
 		close(c[i]);
-	sio_listener_free(l);
-	t_loop_free(loop);
+	accepts_close(&a);
 }
 
 /* A kernel without accept4() (ENOSYS): accept() and fcntl() instead, with
  * the same flags on the new fd, and accept()'s EINTR retried. */
 SIO_BACKEND_TEST(fault, accept4_enosys_falls_back)
 {
-	struct accepts a = { .n = 0 };
-	unsigned short port;
+	struct accepts a;
 	int c[2];
-	fault_setup();
-	sio_loop *loop = t_loop_new(be->name);
-	sio_listener *l = listen_local(loop, &a, &port);
-	int id = fault_arm(FAULT_ACCEPT4, sio_listener_fd(l, 0), ENOSYS, 0);
+	sio_loop *loop = accepts_open(&a, be);
+	int id = fault_arm(FAULT_ACCEPT4, sio_listener_fd(a.l, 0), ENOSYS, 0);
 	/* ... and the accept() it falls back on is interrupted, twice. */
-	int i2 = fault_arm(FAULT_ACCEPT, sio_listener_fd(l, 0), EINTR, 2);
-	c[0] = connect_local(port);
-	c[1] = connect_local(port);
+	int i2 = fault_arm(FAULT_ACCEPT, sio_listener_fd(a.l, 0), EINTR, 2);
+	c[0] = connect_local(a.port);
+	c[1] = connect_local(a.port);
 	struct want_n w = { &a, 2 };
 	cr_assert(t_run_until(loop, accepted_n, &w, 1000), "accepted %d of 2", a.n);
 	cr_assert_eq(a.flags_ok, 2, "an fd from accept() lacks O_NONBLOCK or "
@@ -897,12 +914,9 @@ SIO_BACKEND_TEST(fault, accept4_enosys_falls_back)
 	cr_assert_gt(fault_fired(id), 0);
 	cr_assert_gt(fault_calls(FAULT_ACCEPT), 1, "accept() was not used");
 	cr_assert_eq(fault_fired(i2), 2);
-	fault_reset();
-	accepts_close(&a);
 	close(c[0]);
 	close(c[1]);
-	sio_listener_free(l);
-	t_loop_free(loop);
+	accepts_close(&a);
 }
 
 /* accept4() says EMFILE once: the listener gives up its reserved fd to take
@@ -910,61 +924,51 @@ SIO_BACKEND_TEST(fault, accept4_enosys_falls_back)
  * again, and accepts the next connection as usual.  No fd is lost. */
 SIO_BACKEND_TEST(fault, accept_emfile_refuses_one)
 {
-	struct accepts a = { .n = 0 };
-	unsigned short port;
-	fault_setup();
-	sio_loop *loop = t_loop_new(be->name);
-	sio_listener *l = listen_local(loop, &a, &port);
+	struct accepts a;
+	sio_loop *loop = accepts_open(&a, be);
 	int fds = open_fds();
-	int id = fault_arm(FAULT_ACCEPT4, sio_listener_fd(l, 0), EMFILE, 1);
-	int c1 = connect_local(port);
-	for (int i = 0; i < 1000 && sio_listener_refused(l) == 0; i++)
+	int id = fault_arm(FAULT_ACCEPT4, sio_listener_fd(a.l, 0), EMFILE, 1);
+	int c1 = connect_local(a.port);
+	for (int i = 0; i < 1000 && sio_listener_refused(a.l) == 0; i++)
 		t_run_nowait(loop, 1);
 	cr_assert_eq(fault_fired(id), 1);
-	cr_assert_eq(sio_listener_refused(l), 1, "refused %llu",
-	             (unsigned long long)sio_listener_refused(l));
+	cr_assert_eq(sio_listener_refused(a.l), 1, "refused %llu",
+	             (unsigned long long)sio_listener_refused(a.l));
 	cr_assert_eq(a.n, 0, "the refused connection reached the callback");
 	/* The client sees its connection closed. */
 	struct pollfd p = { .fd = c1, .events = POLLIN };
 	cr_assert_eq(poll(&p, 1, 10000), 1, "the refused client was not closed");
 	char ch;
 	cr_assert_leq(read(c1, &ch, 1), 0, "the refused client got data");
-	int c2 = connect_local(port);
+	int c2 = connect_local(a.port);
 	struct want_n w = { &a, 1 };
 	cr_assert(t_run_until(loop, accepted_n, &w, 1000), "the next client was "
 	          "not accepted");
 	cr_assert_eq(open_fds(), fds + 3, "fds: %d before, %d now (want +2 "
 	             "clients, +1 accepted)", fds, open_fds());
-	accepts_close(&a);
 	close(c1);
 	close(c2);
-	sio_listener_free(l);
-	t_loop_free(loop);
+	accepts_close(&a);
 }
 
 /* EMFILE twice (the refusal fails too): accepting pauses, and resumes by
  * itself; the waiting connection is then accepted.  The reserve is back. */
 SIO_BACKEND_TEST(fault, accept_emfile_pauses_and_resumes)
 {
-	struct accepts a = { .n = 0 };
-	unsigned short port;
-	fault_setup();
-	sio_loop *loop = t_loop_new(be->name);
-	sio_listener *l = listen_local(loop, &a, &port);
+	struct accepts a;
+	sio_loop *loop = accepts_open(&a, be);
 	int fds = open_fds();
-	int id = fault_arm(FAULT_ACCEPT4, sio_listener_fd(l, 0), EMFILE, 2);
-	int c = connect_local(port);
+	int id = fault_arm(FAULT_ACCEPT4, sio_listener_fd(a.l, 0), EMFILE, 2);
+	int c = connect_local(a.port);
 	struct want_n w = { &a, 1 };
 	cr_assert(t_run_until(loop, accepted_n, &w, 1000), "never accepted after "
 	          "the pause");
 	cr_assert_eq(fault_fired(id), 2);
-	cr_assert_eq(sio_listener_refused(l), 0);
+	cr_assert_eq(sio_listener_refused(a.l), 0);
 	cr_assert_eq(open_fds(), fds + 2, "fds: %d before, %d now (want +1 "
 	             "client, +1 accepted)", fds, open_fds());
-	accepts_close(&a);
 	close(c);
-	sio_listener_free(l);
-	t_loop_free(loop);
+	accepts_close(&a);
 }
 
 /* ---- the self-pipe: sio_async_send() and the drain ------------------------ */
@@ -982,25 +986,33 @@ send_thread(void *arg)
 	return NULL;
 }
 
+/* sio_async_send(a) from another thread while the loop runs until the
+ * callback has counted a call in *calls; returns what sio_async_send()
+ * returned. */
+static int
+send_from_thread(sio_loop *loop, sio_async *a, int *calls)
+{
+	struct sender s = { a, -2 };
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, send_thread, &s), 0);
+	bool woke = t_run_until(loop, t_flag_set, calls, 100);
+	pthread_join(th, NULL);
+	cr_assert(woke, "the wake-up was lost");
+	return s.rc;
+}
+
 /* The wake-up's write() is interrupted (EINTR) three times, from another
  * thread, while the loop may be asleep: it is retried, the loop wakes, the
  * callback runs once. */
 SIO_BACKEND_TEST(fault, async_send_write_eintr)
 {
 	int calls = 0, p[2];
-	fault_setup();
 	sio_loop *loop = t_loop_new(be->name);
 	fault_last_pipe(p);
 	sio_async *a = sio_async_new(loop, count_async, &calls);
 	cr_assert_not_null(a);
 	int id = fault_arm(FAULT_WRITE, p[1], EINTR, 3);
-	struct sender s = { a, -2 };
-	pthread_t th;
-	cr_assert_eq(pthread_create(&th, NULL, send_thread, &s), 0);
-	bool woke = t_run_until(loop, t_flag_set, &calls, 100);
-	pthread_join(th, NULL);
-	cr_assert(woke, "the wake-up was lost");
-	cr_assert_eq(s.rc, 0);
+	cr_assert_eq(send_from_thread(loop, a, &calls), 0);
 	cr_assert_eq(calls, 1);
 	cr_assert_eq(fault_fired(id), 3);
 	sio_async_free(a);
@@ -1013,19 +1025,13 @@ SIO_BACKEND_TEST(fault, async_send_write_eintr)
 SIO_BACKEND_TEST(fault, selfpipe_read_eintr_eagain)
 {
 	int calls = 0, p[2];
-	fault_setup();
 	sio_loop *loop = t_loop_new(be->name);
 	fault_last_pipe(p);
 	sio_async *a = sio_async_new(loop, count_async, &calls);
 	int i1 = fault_arm(FAULT_READ, p[0], EINTR, 2);
 	int i2 = fault_add(&(struct fault_rule){ .calls = FAULT_READ, .fd = p[0],
 	                   .err = EAGAIN, .period = 2, .count = 2 });
-	struct sender s = { a, -2 };
-	pthread_t th;
-	cr_assert_eq(pthread_create(&th, NULL, send_thread, &s), 0);
-	bool woke = t_run_until(loop, t_flag_set, &calls, 100);
-	pthread_join(th, NULL);
-	cr_assert(woke, "the wake-up was lost");
+	send_from_thread(loop, a, &calls);
 	cr_assert_eq(calls, 1);
 	/* sio_loop_stop() from here writes another record; the pipe must be
 	 * empty after a few iterations whatever the faults did. */
@@ -1047,8 +1053,13 @@ SIO_BACKEND_TEST(fault, selfpipe_read_eintr_eagain)
 
 /* ---- the waits: poll(), ppoll(), select() ---------------------------------- */
 
+/* The fixture of the tests below: a loop of the backend under test, a
+ * socketpair, the watcher a test starts on sv[0] (tio_read), and a timer
+ * that writes a byte into sv[1] (tio_timer). */
 struct tio {
+	sio_loop *loop;
 	int sv[2];
+	sio_io *io;             /* the watcher on sv[0], stopped by tio_close() */
 	int fired;              /* the timer's callback ran */
 	int got;                /* bytes the watcher read */
 };
@@ -1077,6 +1088,28 @@ tio_got(void *arg)
 	return ((struct tio *)arg)->got > 0;
 }
 
+/* A socketpair, then a loop; returns the loop.  Nothing watched yet. */
+static sio_loop *
+tio_open(struct tio *x, const struct sio_test_backend *be)
+{
+	memset(x, 0, sizeof *x);
+	t_socketpair(x->sv);
+	x->loop = t_loop_new(be->name);
+	return x->loop;
+}
+
+/* With every rule disarmed: stop the watcher, close the pair, free the
+ * loop. */
+static void
+tio_close(struct tio *x)
+{
+	fault_reset();
+	sio_io_stop(x->io);
+	close(x->sv[0]);
+	close(x->sv[1]);
+	t_loop_free(x->loop);
+}
+
 /* Every wait is interrupted (EINTR), ten times for each kind: the loop
  * goes round again, the timer fires once and the byte it sent is
  * delivered.  poll and select have one wait each; the signal-driven
@@ -1085,12 +1118,10 @@ tio_got(void *arg)
  * again). */
 SIO_BACKEND_TEST(fault, wait_eintr_timer_and_io)
 {
-	struct tio x = { .fired = 0 };
-	fault_setup();
-	t_socketpair(x.sv);
-	sio_loop *loop = t_loop_new(be->name);
-	sio_io *io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
-	cr_assert_not_null(io);
+	struct tio x;
+	sio_loop *loop = tio_open(&x, be);
+	x.io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
+	cr_assert_not_null(x.io);
 	cr_assert_not_null(sio_timer_start(loop, 20, 0, tio_timer, &x));
 	int ip = fault_arm(FAULT_POLL, FAULT_ANY_FD, EINTR, 10);
 	int ipp = fault_arm(FAULT_PPOLL, FAULT_ANY_FD, EINTR, 10);
@@ -1105,10 +1136,7 @@ SIO_BACKEND_TEST(fault, wait_eintr_timer_and_io)
 		cr_assert_gt(fault_fired(ip), 0, "poll() was never interrupted");
 	if (t_signal_driven(be) && !t_sleeps_on_signalfd(be))
 		cr_assert_gt(fault_fired(ipp), 0, "ppoll() was never interrupted");
-	sio_io_stop(io);
-	close(x.sv[0]);
-	close(x.sv[1]);
-	t_loop_free(loop);
+	tio_close(&x);
 }
 
 /* A wait fails for want of memory (EAGAIN, then ENOMEM: what poll() and
@@ -1119,13 +1147,11 @@ SIO_BACKEND_TEST(fault, wait_eintr_timer_and_io)
 static void
 wait_fails_once(const struct sio_test_backend *be, unsigned calls, int err)
 {
-	struct tio x = { .fired = 0 };
-	fault_setup();
-	t_socketpair(x.sv);
+	struct tio x;
+	sio_loop *loop = tio_open(&x, be);
 	t_write_all(x.sv[1], "d", 1);
-	sio_loop *loop = t_loop_new(be->name);
-	sio_io *io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
-	cr_assert_not_null(io);
+	x.io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
+	cr_assert_not_null(x.io);
 	int id = fault_arm(calls, FAULT_ANY_FD, err, 1);
 	errno = 0;
 	cr_assert_eq(sio_loop_run(loop, SIO_RUN_ONCE), -1, "the failed wait was "
@@ -1136,10 +1162,7 @@ wait_fails_once(const struct sio_test_backend *be, unsigned calls, int err)
 	cr_assert_eq(x.got, 0);
 	cr_assert(t_run_until(loop, tio_got, &x, 100), "the waiting byte was lost "
 	          "after the failed wait");
-	sio_io_stop(io);
-	close(x.sv[0]);
-	close(x.sv[1]);
-	t_loop_free(loop);
+	tio_close(&x);
 }
 
 SIO_BACKEND_TEST(fault, wait_eagain_reported_then_works)
@@ -1156,11 +1179,9 @@ SIO_BACKEND_TEST(fault, wait_enomem_reported_then_works)
  * fails: reported; the byte that comes later is delivered. */
 SIG_BACKEND_TEST(fault, sleep_fails_reported_then_works)
 {
-	struct tio x = { .fired = 0 };
-	fault_setup();
-	t_socketpair(x.sv);
-	sio_loop *loop = t_loop_new(be->name);
-	sio_io *io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
+	struct tio x;
+	sio_loop *loop = tio_open(&x, be);
+	x.io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
 	int id = fault_arm(t_sleeps_on_signalfd(be) ? FAULT_POLL : FAULT_PPOLL,
 	                   FAULT_ANY_FD, ENOMEM, 1);
 	errno = 0;
@@ -1169,10 +1190,7 @@ SIG_BACKEND_TEST(fault, sleep_fails_reported_then_works)
 	cr_assert_eq(fault_fired(id), 1);
 	cr_assert_not_null(sio_timer_start(loop, 5, 0, tio_timer, &x));
 	cr_assert(t_run_until(loop, tio_got, &x, 100), "the byte was lost");
-	sio_io_stop(io);
-	close(x.sv[0]);
-	close(x.sv[1]);
-	t_loop_free(loop);
+	tio_close(&x);
 }
 
 /* Issue 16, item 7: a wait fails after the signals drained before it had
@@ -1241,7 +1259,6 @@ SIO_BACKEND_TEST(fault, failed_wait_leaves_nothing_pending)
 {
 	struct unpend u;
 	memset(&u, 0, sizeof u);
-	fault_setup();
 	sio_loop *loop = t_loop_new(be->name);
 	for (int i = 0; i < UNPEND_N; i++) {
 		t_socketpair(u.sv[i]);
@@ -1292,14 +1309,12 @@ static void
 fcntl_scenario(const struct sio_test_backend *be, int (*arm)(int fd),
                int want_fallback)
 {
-	struct tio x = { .fired = 0 };
-	fault_setup();
-	t_socketpair(x.sv);
-	sio_loop *loop = t_loop_new(be->name);
+	struct tio x;
+	sio_loop *loop = tio_open(&x, be);
 	int id = arm(x.sv[0]);
 	cr_assert_geq(id, 0);
-	sio_io *io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
-	cr_assert_not_null(io, "sio_io_start failed (%s) where it should have "
+	x.io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
+	cr_assert_not_null(x.io, "sio_io_start failed (%s) where it should have "
 	                   "fallen back to poll()", strerror(errno));
 	/* The rule returned is the last one the path reaches. */
 	cr_assert_eq(fault_fired(id), 1, "the fcntl fault fired %u times",
@@ -1319,12 +1334,10 @@ fcntl_scenario(const struct sio_test_backend *be, int (*arm)(int fd),
 	if (!want_fallback)
 		cr_assert_gt(t_stats(loop).signals, 0, "the byte came without a "
 		             "signal");
-	sio_io_stop(io);
+	sio_io_stop(x.io);
+	x.io = NULL;            /* stopped outside a run: freed */
 	cr_assert_eq(t_stats(loop).fallback_fds, 0);
-	fault_reset();
-	close(x.sv[0]);
-	close(x.sv[1]);
-	t_loop_free(loop);
+	tio_close(&x);
 }
 
 static int
@@ -1420,10 +1433,8 @@ SIG_BACKEND_TEST(fault, fcntl_setown_ex_einval_uses_setown)
  * loop has nothing to run for), and the same fd can be watched after. */
 SIG_BACKEND_TEST(fault, fcntl_ebadf_reported)
 {
-	struct tio x = { .fired = 0 };
-	fault_setup();
-	t_socketpair(x.sv);
-	sio_loop *loop = t_loop_new(be->name);
+	struct tio x;
+	sio_loop *loop = tio_open(&x, be);
 #ifdef F_SETSIG
 	int id = fault_arm_fcntl(x.sv[0], F_SETSIG, 0, EBADF, 1);
 #else
@@ -1435,17 +1446,14 @@ SIG_BACKEND_TEST(fault, fcntl_ebadf_reported)
 	cr_assert_eq(fault_fired(id), 1);
 	cr_assert_eq(t_stats(loop).fallback_fds, 0);
 	t_run(loop, SIO_RUN_DEFAULT);   /* returns at once: nothing active */
-	sio_io *io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
-	cr_assert_not_null(io, "sio_io_start after the fault: %s", strerror(errno));
+	x.io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
+	cr_assert_not_null(x.io, "sio_io_start after the fault: %s", strerror(errno));
 	cr_assert_neq(t_getfl(x.sv[0]) & O_ASYNC, 0, "no O_ASYNC");
 	t_run_nowait(loop, 1);  /* the new watcher's first check: nothing */
 	cr_assert_not_null(sio_timer_start(loop, 5, 0, tio_timer, &x));
 	cr_assert(t_run_until(loop, tio_got, &x, 100), "the byte was lost");
 	cr_assert_gt(t_stats(loop).signals, 0, "the byte came without a signal");
-	sio_io_stop(io);
-	close(x.sv[0]);
-	close(x.sv[1]);
-	t_loop_free(loop);
+	tio_close(&x);
 }
 
 /* F_SETFL O_NONBLOCK refused on a blocking fd: sio_io_start() and
@@ -1453,30 +1461,25 @@ SIG_BACKEND_TEST(fault, fcntl_ebadf_reported)
  * and the loop goes on working. */
 SIO_BACKEND_TEST(fault, fcntl_nonblock_refused_reported)
 {
-	int sv[2];
-	fault_setup();
-	t_socketpair_blocking(sv);
-	sio_loop *loop = t_loop_new(be->name);
-	int id = fault_arm_fcntl(sv[0], F_SETFL, O_NONBLOCK, EPERM, 2);
+	struct tio x = { .fired = 0 };
+	t_socketpair_blocking(x.sv);
+	sio_loop *loop = x.loop = t_loop_new(be->name);
+	int id = fault_arm_fcntl(x.sv[0], F_SETFL, O_NONBLOCK, EPERM, 2);
 	errno = 0;
-	cr_assert_null(sio_io_start(loop, sv[0], SIO_READ, tio_read, NULL));
+	cr_assert_null(sio_io_start(loop, x.sv[0], SIO_READ, tio_read, NULL));
 	cr_assert_eq(errno, EPERM, "sio_io_start: errno %s", strerror(errno));
 	errno = 0;
-	cr_assert_null(sio_stream_new(loop, sv[0], NULL, NULL, NULL));
+	cr_assert_null(sio_stream_new(loop, x.sv[0], NULL, NULL, NULL));
 	cr_assert_eq(errno, EPERM, "sio_stream_new: errno %s", strerror(errno));
 	cr_assert_eq(fault_fired(id), 2);
-	cr_assert(t_fd_open(sv[0]), "the fd was closed");
-	cr_assert_eq(t_getfl(sv[0]) & O_NONBLOCK, 0);
+	cr_assert(t_fd_open(x.sv[0]), "the fd was closed");
+	cr_assert_eq(t_getfl(x.sv[0]) & O_NONBLOCK, 0);
 	/* Nothing was left registered, and the fd can be watched now. */
-	struct tio x = { .sv = { sv[0], sv[1] } };
-	sio_io *io = sio_io_start(loop, sv[0], SIO_READ, tio_read, &x);
-	cr_assert_not_null(io, "sio_io_start after the fault: %s", strerror(errno));
-	t_write_all(sv[1], "z", 1);
+	x.io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
+	cr_assert_not_null(x.io, "sio_io_start after the fault: %s", strerror(errno));
+	t_write_all(x.sv[1], "z", 1);
 	cr_assert(t_run_until(loop, tio_got, &x, 100), "the byte was lost");
-	sio_io_stop(io);
-	close(sv[0]);
-	close(sv[1]);
-	t_loop_free(loop);
+	tio_close(&x);
 }
 
 /* ---- loop creation: the self-pipe and the signalfd --------------------------- */
@@ -1486,7 +1489,6 @@ SIO_BACKEND_TEST(fault, fcntl_nonblock_refused_reported)
 static void
 loop_new_emfile(const char *backend)
 {
-	fault_setup();
 	int fds = open_fds();
 	int id = fault_arm(FAULT_PIPE | FAULT_PIPE2, FAULT_ANY_FD, EMFILE, 1);
 	errno = 0;
@@ -1518,19 +1520,18 @@ Test(fault, loop_new_auto_pipe_emfile, .timeout = SIO_TEST_TIMEOUT)
 SIG_BACKEND_TEST(fault, loop_new_signalfd_emfile_falls_back)
 {
 	struct tio x = { .fired = 0 };
-	fault_setup();
 	t_socketpair(x.sv);
 	int fds = open_fds();
 	int id = fault_arm(FAULT_SIGNALFD, FAULT_ANY_FD, EMFILE, 1);
 	errno = 0;
-	sio_loop *loop = sio_loop_new(be->name);
+	sio_loop *loop = x.loop = sio_loop_new(be->name);
 	cr_assert_not_null(loop, "sio_loop_new(%s) failed (%s) although it can do "
 	                   "without a signalfd", be->name, strerror(errno));
 	t_guard(loop, SIO_TEST_GUARD);
 	cr_assert_eq(fault_fired(id), 1);
 	cr_assert_eq(open_fds(), fds + 2, "want the self-pipe only");
-	sio_io *io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
-	cr_assert_not_null(io);
+	x.io = sio_io_start(loop, x.sv[0], SIO_READ, tio_read, &x);
+	cr_assert_not_null(x.io);
 	cr_assert_eq(t_stats(loop).fallback_fds, 0);
 	/* The new watcher's first check, before the byte, so that only the
 	 * signal can tell of it. */
@@ -1539,10 +1540,7 @@ SIG_BACKEND_TEST(fault, loop_new_signalfd_emfile_falls_back)
 	cr_assert(t_run_until(loop, tio_got, &x, 100), "the byte was lost");
 	cr_assert_gt(fault_calls(FAULT_SIGTIMEDWAIT), 0, "no sigtimedwait() drain");
 	cr_assert_gt(t_stats(loop).signals, 0, "no signal was consumed");
-	sio_io_stop(io);
-	close(x.sv[0]);
-	close(x.sv[1]);
-	t_loop_free(loop);
+	tio_close(&x);
 	cr_assert_eq(open_fds(), fds - 2, "the loop left fds open");
 }
 
@@ -1551,7 +1549,6 @@ SIG_BACKEND_TEST(fault, loop_new_signalfd_emfile_falls_back)
 SIO_BACKEND_TEST(fault, loop_fork_pipe_emfile)
 {
 	int calls = 0, p[2], q[2];
-	fault_setup();
 	sio_loop *loop = t_loop_new(be->name);
 	fault_last_pipe(p);
 	int fds = open_fds();
@@ -1602,11 +1599,9 @@ static void
 drain_faults(const struct sio_test_backend *be, int via_sigtimedwait)
 {
 	struct drain d = { .eagain = -1 };
-	fault_setup();
 	if (via_sigtimedwait)
 		setenv("SIGIO_DRAIN", "sigtimedwait", 1);
-	t_socketpair(d.x.sv);
-	sio_loop *loop = t_loop_new(be->name);
+	sio_loop *loop = tio_open(&d.x, be);
 	d.calls = via_sigtimedwait ? FAULT_SIGTIMEDWAIT : FAULT_READ;
 	d.fd = via_sigtimedwait ? FAULT_ANY_FD : fault_last_signalfd();
 	if (via_sigtimedwait)
@@ -1614,7 +1609,7 @@ drain_faults(const struct sio_test_backend *be, int via_sigtimedwait)
 	else
 		cr_assert_geq(d.fd, 0, "no signalfd was made");
 	int i1 = fault_arm(d.calls, d.fd, EINTR, 3);
-	sio_io *io = sio_io_start(loop, d.x.sv[0], SIO_READ, tio_read, &d.x);
+	d.x.io = sio_io_start(loop, d.x.sv[0], SIO_READ, tio_read, &d.x);
 	/* The new watcher's first check, before the byte: afterwards only
 	 * the signal can tell of it. */
 	t_run_nowait(loop, 1);
@@ -1629,10 +1624,7 @@ drain_faults(const struct sio_test_backend *be, int via_sigtimedwait)
 	             (unsigned long long)st.signals, (unsigned long long)st.sleeps,
 	             (unsigned long long)st.iterations,
 	             (unsigned long long)st.rescans);
-	sio_io_stop(io);
-	close(d.x.sv[0]);
-	close(d.x.sv[1]);
-	t_loop_free(loop);
+	tio_close(&d.x);
 }
 
 SIG_BACKEND_TEST(fault, signalfd_read_eintr_eagain)
@@ -1681,18 +1673,14 @@ urg_done(void *arg)
 
 SIO_BACKEND_TEST(fault, urgent_recv_send_eintr)
 {
-	int c, sfd;
+	struct conn c;
 	struct urg u = { 0 };
-	fault_setup();
-	t_tcp_pair(&c, &sfd);
-	sio_loop *loop = t_loop_new(be->name);
-	sio_stream *s = sio_stream_new(loop, sfd, urg_read, urg_close, &u);
-	cr_assert_not_null(s);
-	cr_assert_eq(sio_stream_on_urgent(s, urg_cb), 0);
-	int i1 = fault_arm(FAULT_RECV, sfd, EINTR, 2);
-	int i2 = fault_arm(FAULT_SEND, sfd, EINTR, 1);
-	cr_assert_eq(send(c, "a", 1, 0), 1);
-	cr_assert_eq(send(c, "!", 1, MSG_OOB), 1);
+	sio_loop *loop = conn_open(&c, be);
+	sio_stream *s = conn_stream(&c, urg_read, urg_close, urg_cb, &u);
+	int i1 = fault_arm(FAULT_RECV, c.server, EINTR, 2);
+	int i2 = fault_arm(FAULT_SEND, c.server, EINTR, 1);
+	cr_assert_eq(send(c.client, "a", 1, 0), 1);
+	cr_assert_eq(send(c.client, "!", 1, MSG_OOB), 1);
 	cr_assert(t_run_until(loop, urg_done, &u, 1000), "urgent byte lost "
 	          "(%d urgent, %d bytes)", u.urgents, u.bytes);
 	cr_assert_eq(u.byte, '!');
@@ -1702,16 +1690,16 @@ SIO_BACKEND_TEST(fault, urgent_recv_send_eintr)
 	cr_assert_eq(sio_stream_write_urgent(s, '?'), 0, "write_urgent: %s",
 	             strerror(errno));
 	cr_assert_eq(fault_fired(i2), 1);
-	struct pollfd p = { .fd = c, .events = POLLPRI };
+	struct pollfd p = { .fd = c.client, .events = POLLPRI };
 	cr_assert_eq(poll(&p, 1, 10000), 1, "no urgent data at the peer");
 	unsigned char b = 0;
-	cr_assert_eq(recv(c, &b, 1, MSG_OOB), 1, "recv(MSG_OOB): %s",
+	cr_assert_eq(recv(c.client, &b, 1, MSG_OOB), 1, "recv(MSG_OOB): %s",
 	             strerror(errno));
 	cr_assert_eq(b, '?');
 	sio_stream_close(s);
 	t_run_nowait(loop, 3);
 	cr_assert_eq(u.closes, 1);
-	close(c);
+	close(c.client);
 	t_loop_free(loop);
 }
 
@@ -1746,7 +1734,6 @@ SIO_BACKEND_TEST(fault, dgram_eintr_eagain)
 {
 	int sv[2];
 	struct dg g = { 0 };
-	fault_setup();
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	             0, sv), 0);
 	sio_loop *loop = t_loop_new(be->name);

@@ -252,84 +252,129 @@ close_pair(int sv[2])
 	close(sv[1]);
 }
 
+/* fork() with the channels open, each process keeping its own ends; the
+ * child's copy of the loop is put under a shorter guard.  Returns fork()'s
+ * value. */
+static pid_t
+fork_with_chan(struct chan *c, sio_loop *loop)
+{
+	pid_t pid;
+
+	chan_open(c);
+	pid = fork();
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		chan_child(c);
+		t_guard(loop, SIO_TEST_GUARD / 2);
+	} else {
+		chan_parent(c);
+	}
+	return pid;
+}
+
+/* The fixture of the tests that fork with fds watched: a loop watching
+ * (reader_cb) a[0] and b[0] of two socketpairs, run twice so that both
+ * watchers are settled before the fork. */
+struct pairs {
+	sio_loop *loop;
+	int a[2], b[2];         /* an end a test closes itself is set to -1 */
+	sio_io *wa, *wb;
+	struct reader r[2];     /* what the watchers of a[0] and b[0] read */
+};
+
+static sio_loop *
+pairs_open(struct pairs *p, const struct sio_test_backend *be)
+{
+	memset(p, 0, sizeof(*p));
+	p->loop = t_loop_new(be->name);
+	t_socketpair(p->a);
+	t_socketpair(p->b);
+	p->wa = sio_io_start(p->loop, p->a[0], SIO_READ, reader_cb, &p->r[0]);
+	p->wb = sio_io_start(p->loop, p->b[0], SIO_READ, reader_cb, &p->r[1]);
+	cr_assert(p->wa != NULL && p->wb != NULL, "sio_io_start: %s",
+	          strerror(errno));
+	t_run_nowait(p->loop, 2);
+	return p->loop;
+}
+
+/* Frees the loop (and with it the watchers still started), then closes
+ * the ends still open. */
+static void
+pairs_close(struct pairs *p)
+{
+	t_loop_free(p->loop);
+	for (int i = 0; i < 2; i++) {
+		if (p->a[i] >= 0)
+			close(p->a[i]);
+		if (p->b[i] >= 0)
+			close(p->b[i]);
+	}
+}
+
 /* ---- the child keeps one fd, the parent the other ------------------------------ */
 
 SIO_BACKEND_TEST(fork, child_keeps_one_parent_keeps_other)
 {
-	sio_loop *loop = t_loop_new(be->name);
-	struct reader ra = { .n = 0 }, rb = { .n = 0 };
-	int a[2], b[2];
+	struct pairs p;
+	sio_loop *loop = pairs_open(&p, be);
 	struct chan c;
-	sio_io *wa, *wb;
 	pid_t pid, parent_tid = my_tid();
 
-	t_socketpair(a);
-	t_socketpair(b);
-	wa = sio_io_start(loop, a[0], SIO_READ, reader_cb, &ra);
-	wb = sio_io_start(loop, b[0], SIO_READ, reader_cb, &rb);
-	cr_assert(wa != NULL && wb != NULL, "sio_io_start: %s", strerror(errno));
-	t_run_nowait(loop, 2);
-	chan_open(&c);
-	pid = fork();
-	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	pid = fork_with_chan(&c, loop);
 	if (pid == 0) {
-		chan_child(&c);
-		t_guard(loop, SIO_TEST_GUARD / 2);
 		if (sio_loop_fork(loop) != 0)
 			_exit(CHILD_FORK_CALL);
-		sio_io_stop(wb);                /* b stays the parent's */
-		if (t_signal_driven(be) && (!has_async(b[0]) ||
-		                            owner_of(b[0]) != parent_tid))
-			_exit(has_async(b[0]) ? CHILD_PARENT_OWNER :
+		sio_io_stop(p.wb);                /* b stays the parent's */
+		if (t_signal_driven(be) && (!has_async(p.b[0]) ||
+		                            owner_of(p.b[0]) != parent_tid))
+			_exit(has_async(p.b[0]) ? CHILD_PARENT_OWNER :
 			      CHILD_PARENT_FLAG);
 		child_wait_go(&c);
 		if (sio_timer_start(loop, 0, 0, report_cb, &c.rep[1]) == NULL)
 			_exit(CHILD_SETUP);
-		child_run_until(loop, got_data, &ra);
-		if (ra.n != 1 || ra.buf[0] != 'a')
+		child_run_until(loop, got_data, &p.r[0]);
+		if (p.r[0].n != 1 || p.r[0].buf[0] != 'a')
 			_exit(CHILD_DATA);
-		if (rb.calls != 0)
+		if (p.r[1].calls != 0)
 			_exit(CHILD_SERVED_PARENTS);
-		if (t_signal_driven(be) && owner_of(a[0]) != my_tid())
+		if (t_signal_driven(be) && owner_of(p.a[0]) != my_tid())
 			_exit(CHILD_OWNER);
-		if (t_signal_driven(be) && !has_async(a[0]))
+		if (t_signal_driven(be) && !has_async(p.a[0]))
 			_exit(CHILD_ASYNC_FLAG);
 		_exit(CHILD_OK);
 	}
-	chan_parent(&c);
 	/* a is the child's from now on: stop it here before the child runs
 	 * (stopping clears O_ASYNC on the shared description). */
-	sio_io_stop(wa);
-	close(a[0]);
+	sio_io_stop(p.wa);
+	close(p.a[0]);
+	p.a[0] = -1;
 	parent_go(&c);
 	parent_wait_report(&c, pid);
 	/* The child's loop runs, and may sleep: these wake the right one. */
-	t_write_all(a[1], "a", 1);
-	t_write_all(b[1], "b", 1);
-	cr_assert(t_run_until(loop, got_data, &rb, SIO_TEST_MAX_ONCE), "[%s] the "
+	t_write_all(p.a[1], "a", 1);
+	t_write_all(p.b[1], "b", 1);
+	cr_assert(t_run_until(loop, got_data, &p.r[1], SIO_TEST_MAX_ONCE), "[%s] the "
 	          "parent's loop never served the fd whose inherited watcher "
 	          "the child stopped", be->name);
-	cr_assert(rb.n == 1 && rb.buf[0] == 'b', "[%s] the parent read \"%.*s\"",
-	          be->name, (int)rb.n, rb.buf);
+	cr_assert(p.r[1].n == 1 && p.r[1].buf[0] == 'b', "[%s] the parent read \"%.*s\"",
+	          be->name, (int)p.r[1].n, p.r[1].buf);
 	parent_reap(pid, be->name);
 	if (t_signal_driven(be)) {
-		cr_assert(has_async(b[0]), "[%s] the parent's fd lost O_ASYNC",
+		cr_assert(has_async(p.b[0]), "[%s] the parent's fd lost O_ASYNC",
 		          be->name);
-		cr_assert_eq(owner_of(b[0]), parent_tid, "[%s] the parent's fd "
+		cr_assert_eq(owner_of(p.b[0]), parent_tid, "[%s] the parent's fd "
 		             "is owned by %d, not the parent's thread %d",
-		             be->name, (int)owner_of(b[0]), (int)parent_tid);
+		             be->name, (int)owner_of(p.b[0]), (int)parent_tid);
 	}
 	/* And keeps serving it after the child is gone. */
-	rb.n = 0;
-	t_write_all(b[1], "b", 1);
-	cr_assert(t_run_until(loop, got_data, &rb, SIO_TEST_MAX_ONCE), "[%s] the "
+	p.r[1].n = 0;
+	t_write_all(p.b[1], "b", 1);
+	cr_assert(t_run_until(loop, got_data, &p.r[1], SIO_TEST_MAX_ONCE), "[%s] the "
 	          "parent's loop stopped serving its fd after the child exited",
 	          be->name);
-	sio_io_stop(wb);
+	sio_io_stop(p.wb);
 	chan_close_parent(&c);
-	t_loop_free(loop);
-	close(a[1]);
-	close_pair(b);
+	pairs_close(&p);
 }
 
 /* ---- the child frees its copy of the loop ---------------------------------------- */
@@ -344,18 +389,10 @@ got_both(void *arg)
 
 SIO_BACKEND_TEST(fork, child_frees_loop_parent_keeps_all)
 {
-	sio_loop *loop = t_loop_new(be->name);
-	struct reader r[2] = { { .n = 0 }, { .n = 0 } };
-	int a[2], b[2];
+	struct pairs p;
+	sio_loop *loop = pairs_open(&p, be);
 	pid_t pid, parent_tid = my_tid();
 
-	t_socketpair(a);
-	t_socketpair(b);
-	cr_assert_not_null(sio_io_start(loop, a[0], SIO_READ, reader_cb, &r[0]),
-	                   "sio_io_start: %s", strerror(errno));
-	cr_assert_not_null(sio_io_start(loop, b[0], SIO_READ, reader_cb, &r[1]),
-	                   "sio_io_start: %s", strerror(errno));
-	t_run_nowait(loop, 2);
 	pid = fork();
 	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
@@ -363,39 +400,36 @@ SIO_BACKEND_TEST(fork, child_frees_loop_parent_keeps_all)
 		if (sio_loop_fork(loop) != 0)
 			_exit(CHILD_FORK_CALL);
 		sio_loop_free(loop);
-		if (t_signal_driven(be) && (!has_async(a[0]) || !has_async(b[0])))
+		if (t_signal_driven(be) && (!has_async(p.a[0]) || !has_async(p.b[0])))
 			_exit(CHILD_PARENT_FLAG);
 		_exit(CHILD_OK);
 	}
 	parent_reap(pid, be->name);
 	if (t_signal_driven(be)) {
-		cr_assert(has_async(a[0]) && has_async(b[0]), "[%s] the child's "
+		cr_assert(has_async(p.a[0]) && has_async(p.b[0]), "[%s] the child's "
 		          "sio_loop_free cleared O_ASYNC on the parent's fds",
 		          be->name);
-		cr_assert(owner_of(a[0]) == parent_tid &&
-		          owner_of(b[0]) == parent_tid, "[%s] the parent's fds "
+		cr_assert(owner_of(p.a[0]) == parent_tid &&
+		          owner_of(p.b[0]) == parent_tid, "[%s] the parent's fds "
 		          "changed owner", be->name);
 	}
-	t_write_all(a[1], "a", 1);
-	t_write_all(b[1], "b", 1);
-	cr_assert(t_run_until(loop, got_both, r, SIO_TEST_MAX_ONCE), "[%s] after "
+	t_write_all(p.a[1], "a", 1);
+	t_write_all(p.b[1], "b", 1);
+	cr_assert(t_run_until(loop, got_both, p.r, SIO_TEST_MAX_ONCE), "[%s] after "
 	          "the child freed its loop, the parent served %zu and %zu "
-	          "bytes of its two fds", be->name, r[0].n, r[1].n);
-	t_loop_free(loop);
-	close_pair(a);
-	close_pair(b);
+	          "bytes of its two fds", be->name, p.r[0].n, p.r[1].n);
+	pairs_close(&p);
 }
 
 /* The child stops nothing and frees nothing: it just exits. */
 SIO_BACKEND_TEST(fork, child_exits_untouched)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct reader r = { .n = 0 };
-	int a[2];
 	pid_t pid;
 
-	t_socketpair(a);
-	cr_assert_not_null(sio_io_start(loop, a[0], SIO_READ, reader_cb, &r),
+	cr_assert_not_null(sio_io_start(loop, f.sv[0], SIO_READ, reader_cb, &r),
 	                   "sio_io_start: %s", strerror(errno));
 	t_run_nowait(loop, 2);
 	pid = fork();
@@ -403,70 +437,57 @@ SIO_BACKEND_TEST(fork, child_exits_untouched)
 	if (pid == 0)
 		_exit(CHILD_OK);
 	parent_reap(pid, be->name);
-	t_write_all(a[1], "a", 1);
+	t_write_all(f.sv[1], "a", 1);
 	cr_assert(t_run_until(loop, got_data, &r, SIO_TEST_MAX_ONCE), "[%s] the "
 	          "parent's fd went deaf after a child exited", be->name);
-	t_loop_free(loop);
-	close_pair(a);
+	t_fixture_close(&f);
 }
 
 /* ---- the child keeps everything, the parent starts afresh ------------------------ */
 
 SIO_BACKEND_TEST(fork, child_keeps_all_parent_serves_new)
 {
-	sio_loop *loop = t_loop_new(be->name);
-	struct reader r[2] = { { .n = 0 }, { .n = 0 } }, rc = { .n = 0 };
-	int a[2], b[2], cp[2];
+	struct pairs p;
+	sio_loop *loop = pairs_open(&p, be);
+	struct reader rc = { .n = 0 };
+	int cp[2];
 	struct chan c;
-	sio_io *wa, *wb;
 	pid_t pid;
 
-	t_socketpair(a);
-	t_socketpair(b);
-	wa = sio_io_start(loop, a[0], SIO_READ, reader_cb, &r[0]);
-	wb = sio_io_start(loop, b[0], SIO_READ, reader_cb, &r[1]);
-	cr_assert(wa != NULL && wb != NULL, "sio_io_start: %s", strerror(errno));
-	t_run_nowait(loop, 2);
-	chan_open(&c);
-	pid = fork();
-	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	pid = fork_with_chan(&c, loop);
 	if (pid == 0) {
-		chan_child(&c);
-		t_guard(loop, SIO_TEST_GUARD / 2);
 		if (sio_loop_fork(loop) != 0)
 			_exit(CHILD_FORK_CALL);
 		child_wait_go(&c);
 		if (sio_timer_start(loop, 0, 0, report_cb, &c.rep[1]) == NULL)
 			_exit(CHILD_SETUP);
-		child_run_until(loop, got_both, r);
-		if (r[0].buf[0] != 'a' || r[1].buf[0] != 'b')
+		child_run_until(loop, got_both, p.r);
+		if (p.r[0].buf[0] != 'a' || p.r[1].buf[0] != 'b')
 			_exit(CHILD_DATA);
-		if (t_signal_driven(be) && (owner_of(a[0]) != my_tid() ||
-		                            owner_of(b[0]) != my_tid()))
+		if (t_signal_driven(be) && (owner_of(p.a[0]) != my_tid() ||
+		                            owner_of(p.b[0]) != my_tid()))
 			_exit(CHILD_OWNER);
 		_exit(CHILD_OK);
 	}
-	chan_parent(&c);
-	sio_io_stop(wa);
-	sio_io_stop(wb);
-	close(a[0]);
-	close(b[0]);
+	sio_io_stop(p.wa);
+	sio_io_stop(p.wb);
+	close(p.a[0]);
+	close(p.b[0]);
+	p.a[0] = p.b[0] = -1;
 	/* A new fd, watched by the parent only. */
 	t_socketpair(cp);
 	cr_assert_not_null(sio_io_start(loop, cp[0], SIO_READ, reader_cb, &rc),
 	                   "sio_io_start: %s", strerror(errno));
 	parent_go(&c);
 	parent_wait_report(&c, pid);
-	t_write_all(a[1], "a", 1);
-	t_write_all(b[1], "b", 1);
+	t_write_all(p.a[1], "a", 1);
+	t_write_all(p.b[1], "b", 1);
 	t_write_all(cp[1], "c", 1);
 	cr_assert(t_run_until(loop, got_data, &rc, SIO_TEST_MAX_ONCE), "[%s] the "
 	          "parent's new fd was never served", be->name);
 	parent_reap(pid, be->name);
 	chan_close_parent(&c);
-	t_loop_free(loop);
-	close(a[1]);
-	close(b[1]);
+	pairs_close(&p);
 	close_pair(cp);
 }
 
@@ -474,32 +495,20 @@ SIO_BACKEND_TEST(fork, child_keeps_all_parent_serves_new)
 
 SIO_BACKEND_TEST(fork, child_stops_inherited_serves_own)
 {
-	sio_loop *loop = t_loop_new(be->name);
-	struct reader r[2] = { { .n = 0 }, { .n = 0 } };
-	int a[2], b[2];
+	struct pairs p;
+	sio_loop *loop = pairs_open(&p, be);
 	struct chan c;
-	sio_io *wa, *wb;
 	pid_t pid, parent_tid = my_tid();
 
-	t_socketpair(a);
-	t_socketpair(b);
-	wa = sio_io_start(loop, a[0], SIO_READ, reader_cb, &r[0]);
-	wb = sio_io_start(loop, b[0], SIO_READ, reader_cb, &r[1]);
-	cr_assert(wa != NULL && wb != NULL, "sio_io_start: %s", strerror(errno));
-	t_run_nowait(loop, 2);
-	chan_open(&c);
-	pid = fork();
-	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	pid = fork_with_chan(&c, loop);
 	if (pid == 0) {
 		struct reader own = { .n = 0 };
 		int sv[2];
 
-		chan_child(&c);
-		t_guard(loop, SIO_TEST_GUARD / 2);
 		if (sio_loop_fork(loop) != 0)
 			_exit(CHILD_FORK_CALL);
-		sio_io_stop(wa);
-		sio_io_stop(wb);
+		sio_io_stop(p.wa);
+		sio_io_stop(p.wb);
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0 ||
 		    sio_io_start(loop, sv[0], SIO_READ, reader_cb, &own) == NULL ||
 		    sio_timer_start(loop, 0, 0, report_cb, &c.rep[1]) == NULL)
@@ -513,31 +522,28 @@ SIO_BACKEND_TEST(fork, child_stops_inherited_serves_own)
 		if (own.buf[0] != 'o')
 			_exit(CHILD_DATA);
 		child_wait_go(&c);      /* the parent has read a and b */
-		if (r[0].calls != 0 || r[1].calls != 0)
+		if (p.r[0].calls != 0 || p.r[1].calls != 0)
 			_exit(CHILD_SERVED_PARENTS);
-		if (t_signal_driven(be) && (owner_of(a[0]) != parent_tid ||
-		                            owner_of(b[0]) != parent_tid))
+		if (t_signal_driven(be) && (owner_of(p.a[0]) != parent_tid ||
+		                            owner_of(p.b[0]) != parent_tid))
 			_exit(CHILD_PARENT_OWNER);
-		if (t_signal_driven(be) && (!has_async(a[0]) || !has_async(b[0])))
+		if (t_signal_driven(be) && (!has_async(p.a[0]) || !has_async(p.b[0])))
 			_exit(CHILD_PARENT_FLAG);
 		_exit(CHILD_OK);
 	}
-	chan_parent(&c);
 	parent_wait_report(&c, pid);
-	t_write_all(a[1], "a", 1);
-	t_write_all(b[1], "b", 1);
-	cr_assert(t_run_until(loop, got_both, r, SIO_TEST_MAX_ONCE), "[%s] the "
+	t_write_all(p.a[1], "a", 1);
+	t_write_all(p.b[1], "b", 1);
+	cr_assert(t_run_until(loop, got_both, p.r, SIO_TEST_MAX_ONCE), "[%s] the "
 	          "parent served %zu and %zu bytes of the fds the child stopped "
-	          "and left to it", be->name, r[0].n, r[1].n);
+	          "and left to it", be->name, p.r[0].n, p.r[1].n);
 	parent_go(&c);
 	parent_reap(pid, be->name);
 	if (t_signal_driven(be))
-		cr_assert(has_async(a[0]) && has_async(b[0]), "[%s] O_ASYNC lost",
+		cr_assert(has_async(p.a[0]) && has_async(p.b[0]), "[%s] O_ASYNC lost",
 		          be->name);
 	chan_close_parent(&c);
-	t_loop_free(loop);
-	close_pair(a);
-	close_pair(b);
+	pairs_close(&p);
 }
 
 /* ---- timers, async handles and signal watchers in the child ------------------- */

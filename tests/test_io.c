@@ -353,16 +353,15 @@ drainer_main(void *arg)
 
 SIO_BACKEND_TEST(io, write_after_drain_by_thread)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct rec r = { .stop = 1 };
 	struct drainer d;
 	pthread_t th;
-	int sv[2];
 
-	t_socketpair(sv);
-	d.fd = sv[1];
-	d.want = fill_until_blocked(sv[0]);
-	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_WRITE, rec_cb, &r),
+	d.fd = f.sv[1];
+	d.want = fill_until_blocked(f.sv[0]);
+	cr_assert_not_null(sio_io_start(loop, f.sv[0], SIO_WRITE, rec_cb, &r),
 	                   "sio_io_start(SIO_WRITE): %s", strerror(errno));
 	t_run_nowait(loop, 2);
 	cr_assert_eq(r.calls, 0, "write watcher on a full fd ran %d times",
@@ -374,8 +373,7 @@ SIO_BACKEND_TEST(io, write_after_drain_by_thread)
 	cr_assert_eq(r.calls, 1, "write watcher ran %d times, want 1", r.calls);
 	cr_assert(r.revents & SIO_WRITE, "revents %#x lacks SIO_WRITE",
 	          r.revents);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 /* ---- level-triggered delivery ---------------------------------------- */
@@ -410,18 +408,15 @@ got_100(void *arg)
 
 SIO_BACKEND_TEST(io, level_triggered)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct tenner t = { 0 };
 	unsigned char data[100];
-	int sv[2];
-	sio_io *io;
 
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (unsigned char)(i * 7 + 1);
-	t_socketpair(sv);
-	io = sio_io_start(loop, sv[0], SIO_READ, ten_bytes_cb, &t);
-	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
-	t_write_all(sv[1], data, sizeof(data));
+	t_fixture_watch(&f, SIO_READ, ten_bytes_cb, &t);
+	t_write_all(f.sv[1], data, sizeof(data));
 	cr_assert(t_run_until(loop, got_100, &t, SIO_TEST_MAX_ONCE),
 	          "level-triggered delivery stopped after %zu of 100 bytes "
 	          "(%d calls)", t.len, t.calls);
@@ -434,56 +429,51 @@ SIO_BACKEND_TEST(io, level_triggered)
 	t_run_nowait(loop, 5);
 	cr_assert_eq(t.calls, 10, "callback called %d more times after its fd "
 	             "was drained", t.calls - 10);
-	sio_io_stop(io);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 /* ---- already ready when started -------------------------------------- */
 
 SIO_BACKEND_TEST(io, ready_before_start)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct rec r = { .stop = 1 };
-	int sv[2];
 
-	t_socketpair(sv);
-	t_write_all(sv[1], "early", 5);
-	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_READ, rec_cb, &r),
+	t_write_all(f.sv[1], "early", 5);
+	cr_assert_not_null(sio_io_start(loop, f.sv[0], SIO_READ, rec_cb, &r),
 	                   "sio_io_start: %s", strerror(errno));
 	cr_assert(t_run_until(loop, rec_called, &r, 3), "a watcher started on a "
 	          "readable fd did not fire within 3 iterations");
 	cr_assert(r.revents & SIO_READ, "revents %#x lacks SIO_READ", r.revents);
 	cr_assert_eq(r.len, 5, "read %zu bytes, want 5", r.len);
 	cr_assert_arr_eq(r.data, "early", 5, "read the wrong bytes");
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 SIO_BACKEND_TEST(io, ready_before_start_after_run)
 {
 	/* The loop has been running (and sleeping, on sigio) before. */
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct rec idle = { 0 }, r = { .stop = 1 };
-	int a[2], sv[2];
+	int a[2];
 	sio_io *idle_io;
 
 	t_socketpair(a);
-	t_socketpair(sv);
 	idle_io = sio_io_start(loop, a[0], SIO_READ, rec_cb, &idle);
 	cr_assert_not_null(idle_io, "sio_io_start: %s", strerror(errno));
 	t_run_nowait(loop, 2);
-	t_write_all(sv[1], "late", 4);
-	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_READ, rec_cb, &r),
+	t_write_all(f.sv[1], "late", 4);
+	cr_assert_not_null(sio_io_start(loop, f.sv[0], SIO_READ, rec_cb, &r),
 	                   "sio_io_start: %s", strerror(errno));
 	cr_assert(t_run_until(loop, rec_called, &r, 3), "a watcher started on a "
 	          "readable fd did not fire within 3 iterations");
 	cr_assert_eq(r.len, 4, "read %zu bytes, want 4", r.len);
 	cr_assert_eq(idle.calls, 0, "the idle watcher ran %d times", idle.calls);
 	sio_io_stop(idle_io);
-	t_loop_free(loop);
+	t_fixture_close(&f);
 	close_pair(a);
-	close_pair(sv);
 }
 
 /* ---- sio_io_set ------------------------------------------------------ */
@@ -516,14 +506,12 @@ widen_cb(sio_io *io, int fd, unsigned revents, void *arg)
 
 SIO_BACKEND_TEST(io, set_widen_narrow)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct widen w = { 0 };
-	int sv[2];
 	sio_io *io;
 
-	t_socketpair(sv);
-	io = sio_io_start(loop, sv[0], SIO_READ, widen_cb, &w);
-	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
+	io = t_fixture_watch(&f, SIO_READ, widen_cb, &w);
 	t_run_nowait(loop, 3);
 	cr_assert_eq(w.calls, 0, "READ watcher with no data ran %d times",
 	             w.calls);
@@ -546,7 +534,7 @@ SIO_BACKEND_TEST(io, set_widen_narrow)
 	             w.calls - 1);
 
 	/* Still alive for READ. */
-	t_write_all(sv[1], "r", 1);
+	t_write_all(f.sv[1], "r", 1);
 	t_run(loop, SIO_RUN_ONCE);
 	cr_assert_eq(w.read_calls, 1, "narrowed watcher missed SIO_READ");
 	cr_assert_eq(w.revents & SIO_WRITE, 0, "narrowed watcher got SIO_WRITE "
@@ -558,9 +546,7 @@ SIO_BACKEND_TEST(io, set_widen_narrow)
 	t_run(loop, SIO_RUN_ONCE);
 	cr_assert_eq(w.write_calls, 2, "second widening: SIO_WRITE seen %d "
 	             "times in all, want 2", w.write_calls);
-	sio_io_stop(io);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 /* ---- edge-triggered -------------------------------------------------- */
@@ -651,14 +637,14 @@ edge_done(void *arg)
 
 SIO_BACKEND_TEST(io, edge_bursts_from_callback)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct edge e = { .bad_byte = -1 };
-	int sv[2], w[2];
+	int w[2];
 
-	t_socketpair(sv);
 	t_socketpair(w);
-	e.wfd = sv[1];
-	e.reader = sio_io_start(loop, sv[0], SIO_READ | SIO_EDGE,
+	e.wfd = f.sv[1];
+	e.reader = sio_io_start(loop, f.sv[0], SIO_READ | SIO_EDGE,
 	                        edge_reader_cb, &e);
 	cr_assert_not_null(e.reader, "sio_io_start(SIO_READ|SIO_EDGE): %s",
 	                   strerror(errno));
@@ -674,8 +660,7 @@ SIO_BACKEND_TEST(io, edge_bursts_from_callback)
 	cr_assert_eq(e.bad_byte, -1, "byte %d arrived wrong", e.bad_byte);
 	cr_assert_geq(e.reader_calls, 1, "reader never called");
 	sio_io_stop(e.reader);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 	close_pair(w);
 }
 
@@ -739,17 +724,16 @@ edge_reader_stop_cb(sio_io *io, int fd, unsigned revents, void *arg)
 
 SIO_BACKEND_TEST(io, edge_bursts_from_thread)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct edge_stopper s = { .e = { .bad_byte = -1 }, .loop = loop,
 	                          .want = (size_t)EDGE_BURSTS * EDGE_MSGS *
 	                                  EDGE_MSG_LEN };
 	struct edge_thread et = { 0 };
 	pthread_t th;
-	int sv[2];
 
-	t_socketpair(sv);
-	et.wfd = sv[1];
-	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_READ | SIO_EDGE,
+	et.wfd = f.sv[1];
+	cr_assert_not_null(sio_io_start(loop, f.sv[0], SIO_READ | SIO_EDGE,
 	                   edge_reader_stop_cb, &s),
 	                   "sio_io_start(SIO_READ|SIO_EDGE): %s", strerror(errno));
 	cr_assert_eq(pthread_create(&th, NULL, edge_thread_main, &et), 0,
@@ -762,8 +746,7 @@ SIO_BACKEND_TEST(io, edge_bursts_from_thread)
 	cr_assert_eq(s.e.received, s.want, "reader got %zu bytes, want %zu",
 	             s.e.received, s.want);
 	cr_assert_eq(s.e.bad_byte, -1, "byte %d arrived wrong", s.e.bad_byte);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 /* ---- EOF, hang-up, errors -------------------------------------------- */

@@ -272,59 +272,47 @@ SIO_BACKEND_TEST(run, no_watchers)
 
 SIO_BACKEND_TEST(run, nowait_not_ready)
 {
-	sio_loop *loop = t_loop_new(be->name);
-	int sv[2], calls = 0;
-	sio_io *io;
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
+	int calls = 0;
 
-	t_socketpair(sv);
-	io = sio_io_start(loop, sv[0], SIO_READ, never_cb, &calls);
-	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
+	t_fixture_watch(&f, SIO_READ, never_cb, &calls);
 	for (int i = 0; i < 5; i++)
 		t_run(loop, SIO_RUN_NOWAIT);
 	cr_assert_eq(calls, 0, "NOWAIT called the callback of a fd with no data "
 	             "%d times", calls);
-	sio_io_stop(io);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 SIO_BACKEND_TEST(run, once_returns_after_callback)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct rec r = { .loop = loop };
-	int sv[2];
-	sio_io *io;
 
-	t_socketpair(sv);
-	io = sio_io_start(loop, sv[0], SIO_READ, rec_cb, &r);
-	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
-	t_write_all(sv[1], "x", 1);
+	t_fixture_watch(&f, SIO_READ, rec_cb, &r);
+	t_write_all(f.sv[1], "x", 1);
 	/* The callback leaves the byte unread and the watcher active: only
 	 * ONCE's own rule can make it return. */
 	t_run(loop, SIO_RUN_ONCE);
 	cr_assert_eq(r.calls, 1, "ONCE returned after %d callbacks, want 1",
 	             r.calls);
-	cr_assert_eq(r.fd, sv[0], "callback got fd %d, want %d", r.fd, sv[0]);
+	cr_assert_eq(r.fd, f.sv[0], "callback got fd %d, want %d", r.fd, f.sv[0]);
 	cr_assert(r.revents & SIO_READ, "revents %#x lacks SIO_READ", r.revents);
 	t_run(loop, SIO_RUN_ONCE);
 	cr_assert_eq(r.calls, 2, "second ONCE: %d callbacks in all, want 2 "
 	             "(the byte is still unread)", r.calls);
-	sio_io_stop(io);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 SIO_BACKEND_TEST(run, stop_from_callback)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct rec r = { .loop = loop, .stop_after = 3 };
-	int sv[2];
-	sio_io *io;
 
-	t_socketpair(sv);
 	/* Always writable: the loop would never run out of work. */
-	io = sio_io_start(loop, sv[0], SIO_WRITE, rec_cb, &r);
-	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
+	t_fixture_watch(&f, SIO_WRITE, rec_cb, &r);
 	t_run(loop, SIO_RUN_DEFAULT);
 	cr_assert_eq(r.calls, 3, "DEFAULT returned after %d callbacks, the "
 	             "callback stopped the loop at 3", r.calls);
@@ -336,41 +324,32 @@ SIO_BACKEND_TEST(run, stop_from_callback)
 	t_run(loop, SIO_RUN_DEFAULT);
 	cr_assert_eq(r.calls, 6, "second DEFAULT: %d callbacks in all, want 6 "
 	             "(a stop must apply to one run only)", r.calls);
-	sio_io_stop(io);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 SIO_BACKEND_TEST(run, stop_before_run)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct rec r = { .loop = loop };
-	int sv[2];
-	sio_io *io;
 
-	t_socketpair(sv);
-	io = sio_io_start(loop, sv[0], SIO_WRITE, rec_cb, &r);
-	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
+	t_fixture_watch(&f, SIO_WRITE, rec_cb, &r);
 	sio_loop_stop(loop);
 	t_run(loop, SIO_RUN_DEFAULT);
 	cr_assert_leq(r.calls, 1, "a stop before the run must end it after at "
 	              "most one iteration, got %d callbacks", r.calls);
-	sio_io_stop(io);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 SIO_BACKEND_TEST(run, paused_watcher)
 {
-	sio_loop *loop = t_loop_new(be->name);
-	int sv[2], calls = 0;
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
+	int calls = 0;
 	sio_io *io;
 
-	t_socketpair(sv);
-	t_write_all(sv[1], "x", 1);
-	io = sio_io_start(loop, sv[0], 0, never_cb, &calls);
-	cr_assert_not_null(io, "sio_io_start with events 0: %s",
-	                   strerror(errno));
+	t_write_all(f.sv[1], "x", 1);
+	io = t_fixture_watch(&f, 0, never_cb, &calls);
 	cr_assert_eq(sio_io_events(io), 0, "sio_io_events %#x, want 0",
 	             sio_io_events(io));
 	t_run(loop, SIO_RUN_DEFAULT);
@@ -386,9 +365,7 @@ SIO_BACKEND_TEST(run, paused_watcher)
 	             strerror(errno));
 	t_run(loop, SIO_RUN_DEFAULT);
 	cr_assert_eq(calls, 1, "a paused watcher was called (%d calls)", calls);
-	sio_io_stop(io);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 /* Pauses itself on its first call. */
@@ -403,19 +380,15 @@ pause_self_cb(sio_io *io, int fd, unsigned revents, void *arg)
 
 SIO_BACKEND_TEST(run, pause_in_callback_ends_default)
 {
-	sio_loop *loop = t_loop_new(be->name);
-	int sv[2], calls = 0;
-	sio_io *io;
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
+	int calls = 0;
 
-	t_socketpair(sv);
-	io = sio_io_start(loop, sv[0], SIO_WRITE, pause_self_cb, &calls);
-	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
+	t_fixture_watch(&f, SIO_WRITE, pause_self_cb, &calls);
 	t_run(loop, SIO_RUN_DEFAULT);
 	cr_assert_eq(calls, 1, "the watcher paused itself, yet ran %d times",
 	             calls);
-	sio_io_stop(io);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 SIO_BACKEND_TEST(run, bad_mode)
@@ -464,12 +437,11 @@ reenter_cb(sio_io *io, int fd, unsigned revents, void *arg)
 
 SIO_BACKEND_TEST(run, reentrant_ebusy)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct reenter r = { .loop = loop };
-	int sv[2];
 
-	t_socketpair(sv);
-	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_WRITE, reenter_cb, &r),
+	cr_assert_not_null(sio_io_start(loop, f.sv[0], SIO_WRITE, reenter_cb, &r),
 	                   "sio_io_start: %s", strerror(errno));
 	t_run(loop, SIO_RUN_DEFAULT);
 	cr_assert_eq(r.calls, 1, "callback ran %d times, want 1", r.calls);
@@ -480,8 +452,7 @@ SIO_BACKEND_TEST(run, reentrant_ebusy)
 		             "callback: errno %d (%s), want EBUSY", i, r.err[i],
 		             strerror(r.err[i]));
 	}
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 /* The signal mask seen inside a callback. */
@@ -505,17 +476,16 @@ mask_cb(sio_io *io, int fd, unsigned revents, void *arg)
 
 SIO_BACKEND_TEST(run, sigmask_restored)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct mask_rec m = { 0 };
 	sigset_t before, after;
-	int sv[2];
 
 	sigemptyset(&before);
 	sigaddset(&before, SIGUSR1);
 	cr_assert_eq(pthread_sigmask(SIG_SETMASK, &before, NULL), 0,
 	             "pthread_sigmask");
-	t_socketpair(sv);
-	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_WRITE, mask_cb, &m),
+	cr_assert_not_null(sio_io_start(loop, f.sv[0], SIO_WRITE, mask_cb, &m),
 	                   "sio_io_start: %s", strerror(errno));
 	t_run(loop, SIO_RUN_DEFAULT);
 	cr_assert_eq(m.calls, 1, "callback ran %d times, want 1", m.calls);
@@ -527,8 +497,7 @@ SIO_BACKEND_TEST(run, sigmask_restored)
 	          "caller's blocked SIGUSR1");
 	cr_assert(!sigismember(&after, SIGIO), "sio_loop_run left SIGIO "
 	          "blocked after returning");
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 /* ---- stopping from another thread ------------------------------------ */
@@ -625,20 +594,19 @@ reader_done(void *arg)
 
 SIO_BACKEND_TEST(stats, counts)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct reader r = { .want = 100 };
 	char data[100] = { 0 };
 	struct sio_stats s0, s1;
-	int sv[2];
 
 	s0 = t_stats(loop);
 	for (size_t i = 0; i < sizeof(s0.reserved) / sizeof(s0.reserved[0]); i++)
 		cr_assert_eq(s0.reserved[i], 0, "stats.reserved[%zu] is %llu, "
 		             "want 0", i, (unsigned long long)s0.reserved[i]);
-	t_socketpair(sv);
-	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_READ, reader_cb, &r),
+	cr_assert_not_null(sio_io_start(loop, f.sv[0], SIO_READ, reader_cb, &r),
 	                   "sio_io_start: %s", strerror(errno));
-	t_write_all(sv[1], data, sizeof(data));
+	t_write_all(f.sv[1], data, sizeof(data));
 	cr_assert(t_run_until(loop, reader_done, &r, SIO_TEST_MAX_ONCE),
 	          "read %zu of 100 bytes", r.got);
 	s1 = t_stats(loop);
@@ -653,8 +621,7 @@ SIO_BACKEND_TEST(stats, counts)
 	cr_assert_geq(s1.sleeps, s0.sleeps, "sleeps went down");
 	cr_assert_eq(s1.fallback_fds, 0, "fallback_fds %llu with no watcher "
 	             "left", (unsigned long long)s1.fallback_fds);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 /* A watcher on a writable fd that writes one byte to `peer` (the other end
@@ -812,47 +779,44 @@ expect_start_fails(sio_loop *loop, int fd, unsigned events, sio_io_cb cb,
 
 SIO_BACKEND_TEST(args, io_start)
 {
-	sio_loop *loop = t_loop_new(be->name);
-	int sv[2], closed[2];
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
+	int closed[2];
 
-	t_socketpair(sv);
 	t_socketpair(closed);
 	close(closed[0]);
 	close(closed[1]);
 	expect_start_fails(loop, -1, SIO_READ, never_cb, EBADF, "fd -1");
 	expect_start_fails(loop, closed[0], SIO_READ, never_cb, EBADF,
 	                   "a closed fd");
-	expect_start_fails(loop, sv[0], SIO_READ, NULL, EINVAL, "a NULL callback");
-	expect_start_fails(NULL, sv[0], SIO_READ, never_cb, EINVAL, "a NULL loop");
-	expect_start_fails(loop, sv[0], 0x800, never_cb, EINVAL,
+	expect_start_fails(loop, f.sv[0], SIO_READ, NULL, EINVAL, "a NULL callback");
+	expect_start_fails(NULL, f.sv[0], SIO_READ, never_cb, EINVAL, "a NULL loop");
+	expect_start_fails(loop, f.sv[0], 0x800, never_cb, EINVAL,
 	                   "event bit 0x800");
-	expect_start_fails(loop, sv[0], SIO_READ | 0x800, never_cb, EINVAL,
+	expect_start_fails(loop, f.sv[0], SIO_READ | 0x800, never_cb, EINVAL,
 	                   "SIO_READ|0x800");
-	expect_start_fails(loop, sv[0], SIO_HUP, never_cb, EINVAL,
+	expect_start_fails(loop, f.sv[0], SIO_HUP, never_cb, EINVAL,
 	                   "SIO_HUP (revents only)");
 	/* Nothing was left behind: DEFAULT has no watcher to run. */
 	t_run(loop, SIO_RUN_DEFAULT);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 SIO_BACKEND_TEST(args, io_set_and_accessors)
 {
-	sio_loop *loop = t_loop_new(be->name);
-	int sv[2], calls = 0;
+	struct t_fixture f;
+	int calls = 0;
 	sio_io *io;
 
-	t_socketpair(sv);
+	t_fixture_open(&f, be);
 	errno = 0;
 	cr_assert_eq(sio_io_set(NULL, SIO_READ), -1, "sio_io_set(NULL) must fail");
 	cr_assert_eq(errno, EINVAL, "sio_io_set(NULL): errno %d (%s), want "
 	             "EINVAL", errno, strerror(errno));
 
-	io = sio_io_start(loop, sv[0], SIO_READ | SIO_EDGE, never_cb, &calls);
-	cr_assert_not_null(io, "sio_io_start(SIO_READ|SIO_EDGE): %s",
-	                   strerror(errno));
-	cr_assert_eq(sio_io_fd(io), sv[0], "sio_io_fd %d, want %d",
-	             sio_io_fd(io), sv[0]);
+	io = t_fixture_watch(&f, SIO_READ | SIO_EDGE, never_cb, &calls);
+	cr_assert_eq(sio_io_fd(io), f.sv[0], "sio_io_fd %d, want %d",
+	             sio_io_fd(io), f.sv[0]);
 	cr_assert_eq(sio_io_events(io), SIO_READ | SIO_EDGE,
 	             "sio_io_events %#x, want %#x", sio_io_events(io),
 	             SIO_READ | SIO_EDGE);
@@ -877,9 +841,7 @@ SIO_BACKEND_TEST(args, io_set_and_accessors)
 	cr_assert_eq(sio_io_events(io), 0, "sio_io_events %#x after "
 	             "sio_io_set(0)", sio_io_events(io));
 	cr_assert_eq(calls, 0, "callback ran without running the loop");
-	sio_io_stop(io);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 /* ---- the SIGIO disposition ------------------------------------------- */

@@ -499,13 +499,12 @@ sleeper_cb(sio_io *io, int fd, unsigned revents, void *arg)
 static void
 sleep_woken(const struct sio_test_backend *be, bool by_signalfd)
 {
-	sio_loop *loop = t_loop_new(be->name);
-	int sv[2];
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct sleeper s = { .loop_tid = (pid_t)syscall(SYS_gettid),
 	                     .sleep_call = by_signalfd ? SYS_poll : SYS_ppoll };
-	t_socketpair(sv);
-	s.fd = sv[1];
-	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_READ, sleeper_cb, &s));
+	s.fd = f.sv[1];
+	cr_assert_not_null(sio_io_start(loop, f.sv[0], SIO_READ, sleeper_cb, &s));
 	t_run_nowait(loop, 2);
 	struct sio_stats before = t_stats(loop);
 	pthread_t th;
@@ -524,9 +523,7 @@ sleep_woken(const struct sio_test_backend *be, bool by_signalfd)
 		cr_assert_gt(st.wakeups, before.wakeups, "the self-pipe never "
 		             "woke the loop");
 	cr_assert_gt(st.signals, before.signals, "no signal was counted");
-	t_loop_free(loop);
-	close(sv[0]);
-	close(sv[1]);
+	t_fixture_close(&f);
 }
 
 SIO_BACKEND_TEST(rtsig, handler_wakes_sleeping_loop)
@@ -550,19 +547,16 @@ SIO_BACKEND_TEST(rtsig, handler_between_runs)
 {
 	if (!t_signal_driven(be))
 		cr_skip_test("%s has no signal handler", be->name);
-	sio_loop *loop = t_loop_new(be->name);
-	int sv[2];
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct sleeper s = { 0 };
-	t_socketpair(sv);
-	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_READ, sleeper_cb, &s));
+	cr_assert_not_null(sio_io_start(loop, f.sv[0], SIO_READ, sleeper_cb, &s));
 	t_run_nowait(loop, 2);
 	struct sio_stats before = t_stats(loop);
-	t_write_all(sv[1], "x", 1);     /* the handler runs here, in this thread */
+	t_write_all(f.sv[1], "x", 1);     /* the handler runs here, in this thread */
 	t_run(loop, SIO_RUN_ONCE);
 	struct sio_stats st = t_stats(loop);
 	cr_assert_eq(s.calls, 1);
 	cr_assert_gt(st.wakeups, before.wakeups, "the handler's record was not read");
-	t_loop_free(loop);
-	close(sv[0]);
-	close(sv[1]);
+	t_fixture_close(&f);
 }

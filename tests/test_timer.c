@@ -43,13 +43,6 @@ busy_wait_ms(uint64_t ms)
 		;
 }
 
-static void
-close_pair(int sv[2])
-{
-	close(sv[0]);
-	close(sv[1]);
-}
-
 /* A timer callback that counts its calls in *(int *)arg. */
 static void
 count_cb(sio_timer *t, void *arg)
@@ -441,14 +434,13 @@ victim_cb(sio_timer *t, void *arg)
 
 SIO_BACKEND_TEST(timer, stopped_by_io_callback_never_fires)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct io_killer k = { 0 };
-	int sv[2];
 	sio_timer *trig;
 
-	t_socketpair(sv);
-	k.wfd = sv[1];
-	cr_assert_not_null(sio_io_start(loop, sv[0], SIO_READ, io_killer_cb,
+	k.wfd = f.sv[1];
+	cr_assert_not_null(sio_io_start(loop, f.sv[0], SIO_READ, io_killer_cb,
 	                   &k), "sio_io_start: %s", strerror(errno));
 	k.victim = sio_timer_start(loop, 20, 0, victim_cb, &k);
 	cr_assert_not_null(k.victim, "sio_timer_start: %s", strerror(errno));
@@ -468,8 +460,7 @@ SIO_BACKEND_TEST(timer, stopped_by_io_callback_never_fires)
 	             "times after the stop", be->name,
 	             k.victim_calls - k.victim_calls_at_stop);
 	sio_timer_stop(trig);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 /* ---- a timer stopping itself ------------------------------------------------ */
@@ -880,15 +871,13 @@ idle_io_cb(sio_io *io, int fd, unsigned revents, void *arg)
  * timer (else the guard would have to stop the loop). */
 SIO_BACKEND_TEST(timer, sleep_with_idle_fd_bounded_by_timer)
 {
-	sio_loop *loop = t_loop_new(be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
 	struct stamp s = { 0 };
-	int sv[2], io_calls = 0;
-	sio_io *io;
+	int io_calls = 0;
 	sio_timer *t;
 
-	t_socketpair(sv);
-	io = sio_io_start(loop, sv[0], SIO_READ, idle_io_cb, &io_calls);
-	cr_assert_not_null(io, "sio_io_start: %s", strerror(errno));
+	t_fixture_watch(&f, SIO_READ, idle_io_cb, &io_calls);
 	t_run_nowait(loop, 2);
 	s.lo = mono_ns() + 15 * NS_PER_MS;
 	t = sio_timer_start(loop, 15, 0, stamp_cb, &s);
@@ -898,9 +887,7 @@ SIO_BACKEND_TEST(timer, sleep_with_idle_fd_bounded_by_timer)
 	cr_assert_eq(s.calls, 1, "[%s] %d timer calls", be->name, s.calls);
 	cr_assert_geq(s.at, s.lo, "[%s] the timer fired early", be->name);
 	sio_timer_stop(t);
-	sio_io_stop(io);
-	t_loop_free(loop);
-	close_pair(sv);
+	t_fixture_close(&f);
 }
 
 /* ---- what keeps SIO_RUN_DEFAULT running ------------------------------------------ */

@@ -228,6 +228,36 @@ t_flag_set(void *arg)
 	return *(int *)arg != 0;
 }
 
+/* ---- the usual fixture ------------------------------------------------ */
+
+sio_loop *
+t_fixture_open(struct t_fixture *f, const struct sio_test_backend *be)
+{
+	memset(f, 0, sizeof(*f));
+	f->loop = t_loop_new(be->name);
+	t_socketpair(f->sv);
+	return f->loop;
+}
+
+sio_io *
+t_fixture_watch(struct t_fixture *f, unsigned events, sio_io_cb cb, void *arg)
+{
+	f->io = sio_io_start(f->loop, f->sv[0], events, cb, arg);
+	cr_assert_not_null(f->io, "sio_io_start(%d, %#x): %s", f->sv[0], events,
+	                   strerror(errno));
+	return f->io;
+}
+
+void
+t_fixture_close(struct t_fixture *f)
+{
+	sio_io_stop(f->io);
+	t_loop_free(f->loop);
+	for (int i = 0; i < 2; i++)
+		if (f->sv[i] >= 0)
+			close(f->sv[i]);
+}
+
 /* ---- fds -------------------------------------------------------------- */
 
 void

@@ -130,6 +130,41 @@ void t_run_nowait(sio_loop *loop, int times);
 /* done() for t_run_until: true when *(int *)arg is not 0. */
 bool t_flag_set(void *arg);
 
+/* ---- the usual fixture ------------------------------------------------ */
+
+/*
+ * What most per-backend tests start from: a loop of the backend under test
+ * (t_loop_new(), so under the guard) and a nonblocking socketpair, sv[0]
+ * for the code under test, sv[1] the test's own end; often a watcher on
+ * sv[0].  Criterion's .init cannot make it (it runs without the test's
+ * parameter), so a test opens and closes it itself:
+ *
+ *     struct t_fixture f;
+ *     sio_loop *loop = t_fixture_open(&f, be);
+ *     sio_io *io = t_fixture_watch(&f, SIO_READ, read_cb, &rec);
+ *     ... the scenario ...
+ *     t_fixture_close(&f);
+ *
+ * A test that stops the watcher itself sets f.io to NULL (a watcher stopped
+ * outside a run is freed at once); one that closes an end itself sets it
+ * to -1.
+ */
+struct t_fixture {
+	sio_loop *loop;
+	int sv[2];              /* sv[0]: watched; sv[1]: the test's end */
+	sio_io *io;             /* the watcher on sv[0], or NULL */
+};
+
+/* t_loop_new(be->name), then t_socketpair(f->sv); returns f->loop. */
+sio_loop *t_fixture_open(struct t_fixture *f,
+                         const struct sio_test_backend *be);
+/* sio_io_start(f->loop, f->sv[0], events, cb, arg), failing the test if it
+ * fails; kept in f->io (and returned) for t_fixture_close(). */
+sio_io *t_fixture_watch(struct t_fixture *f, unsigned events, sio_io_cb cb,
+                        void *arg);
+/* sio_io_stop(f->io), t_loop_free(f->loop), then close both ends. */
+void t_fixture_close(struct t_fixture *f);
+
 /* ---- fds -------------------------------------------------------------- */
 
 /* A nonblocking, close-on-exec AF_UNIX stream socketpair. */
