@@ -1,6 +1,6 @@
 /*
  * fuzz_sockaddr_text - addresses from the kernel, as text: the library's
- * sio_sockaddr_text() (lib/listener.c; what sio_listener_address and the
+ * sio_sockaddr_text() (lib/sockets.c; what sio_listener_address and the
  * accept callbacks' users print) and the demos' echo_peer_text()
  * (demo/echo-common.c, every peer the echo server logs).  The bytes of an
  * address are partly the peer's: a Unix peer chooses its path, abstract

@@ -17,7 +17,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "stream-internal.h"
+#include "sockets.h"
 
 /* Datagrams received per socket per callback at most, so that a flood on
  * one socket does not starve the other watchers. */
@@ -25,9 +25,9 @@
 
 #define DEFAULT_BUFSIZE 65536
 
+/* What the object keeps beside each fd of its set. */
 struct dsock {
 	sio_dgram *d;           /* the object, for the watcher's callback */
-	int fd;
 	sio_io *io;             /* NULL once a seqpacket peer left */
 	int family;
 	int type;
@@ -37,13 +37,14 @@ struct sio_dgram {
 	sio_loop *loop;
 	sio_dgram_cb cb;
 	void *arg;
-	struct dsock *socks;    /* n sockets */
-	size_t n;
+	struct sio__fdset socks;        /* the sockets */
 	unsigned char *buf;     /* bufsize bytes, shared by the sockets */
 	size_t bufsize;
 	uint64_t truncated;
 	int depth;              /* callbacks of ours on the stack */
 	int dead;               /* freed inside one: free() when they return */
+	struct dsock ds[];      /* socks.n, socks.fds[i]'s at i: in the same
+	                           allocation, one malloc() for both */
 };
 
 /* Receive errors that belong to an earlier datagram, not to the socket. */
@@ -62,6 +63,16 @@ dgram_peer_gone(sio_dgram *d, struct dsock *ds)
 	sio_io_stop(ds->io);
 	ds->io = NULL;
 	d->cb(d, NULL, 0, NULL, 0, 0, d->arg);
+}
+
+/* The memory, once the sockets are closed and no callback is on the
+ * stack. */
+static void
+dgram_release(sio_dgram *d)
+{
+	free(d->buf);
+	free(d->socks.fds);
+	free(d);
 }
 
 static void
@@ -102,50 +113,56 @@ dgram_io_cb(sio_io *io, int fd, unsigned revents, void *arg)
 		      m.msg_namelen, cut, d->arg);
 	}
 	d->depth--;
-	if (d->dead && d->depth == 0) {
-		free(d->buf);
-		free(d->socks);
-		free(d);
-	}
+	if (d->dead && d->depth == 0)
+		dgram_release(d);
 }
 
-/* An object on fds[0..n-1], which it takes on success (on failure they
- * stay the caller's, open). */
+/* Watch socket `fd` as ds[i]: its family (for sends) and type (for a
+ * seqpacket peer leaving) first. */
+static int
+dsock_start(sio_dgram *d, size_t i, int fd)
+{
+	struct dsock *ds = &d->ds[i];
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	socklen_t tlen = sizeof ds->type;
+
+	ds->d = d;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &ds->type, &tlen) < 0)
+		return -1;
+	ds->family = ss.ss_family;
+	sio__nosigpipe(fd);
+	ds->io = sio_io_start(d->loop, fd, SIO_READ, dgram_io_cb, ds);
+	return ds->io == NULL ? -1 : 0;
+}
+
+/* An object on the sockets of *set, which it takes on success (on failure
+ * they stay the caller's, open). */
 static sio_dgram *
-dgram_make(sio_loop *loop, const int *fds, size_t n, size_t bufsize,
+dgram_make(sio_loop *loop, const struct sio__fdset *set, size_t bufsize,
            sio_dgram_cb cb, void *arg)
 {
-	sio_dgram *d = calloc(1, sizeof *d);
+	size_t started = 0;
+	sio_dgram *d = calloc(1, sizeof *d + set->n * sizeof d->ds[0]);
 	if (d == NULL)
 		return NULL;
-	*d = (struct sio_dgram){ .loop = loop, .cb = cb, .arg = arg,
-	                         .bufsize = bufsize ? bufsize : DEFAULT_BUFSIZE };
+	d->loop = loop;
+	d->cb = cb;
+	d->arg = arg;
+	d->bufsize = bufsize ? bufsize : DEFAULT_BUFSIZE;
 	d->buf = malloc(d->bufsize);
-	d->socks = calloc(n, sizeof *d->socks);
-	if (d->buf == NULL || d->socks == NULL)
+	if (d->buf == NULL)
 		goto err;
-	for (; d->n < n; d->n++) {
-		struct dsock *ds = &d->socks[d->n];
-		struct sockaddr_storage ss;
-		socklen_t len = sizeof ss;
-		socklen_t tlen = sizeof ds->type;
-		ds->d = d;
-		ds->fd = fds[d->n];
-		if (getsockname(ds->fd, (struct sockaddr *)&ss, &len) < 0 ||
-		    getsockopt(ds->fd, SOL_SOCKET, SO_TYPE, &ds->type, &tlen) < 0)
+	for (; started < set->n; started++)
+		if (dsock_start(d, started, set->fds[started]) < 0)
 			goto err;
-		ds->family = ss.ss_family;
-		sio__nosigpipe(ds->fd);
-		ds->io = sio_io_start(loop, ds->fd, SIO_READ, dgram_io_cb, ds);
-		if (ds->io == NULL)
-			goto err;
-	}
+	d->socks = *set;
 	return d;
 err:;
 	int saved = errno;
-	for (size_t i = 0; i < d->n; i++)
-		sio_io_stop(d->socks[i].io);
-	free(d->socks);
+	for (size_t i = 0; i < started; i++)
+		sio_io_stop(d->ds[i].io);
 	free(d->buf);
 	free(d);
 	errno = saved;
@@ -156,23 +173,18 @@ sio_dgram *
 sio_dgram_bind(sio_loop *loop, const char *host, const char *service, int flags,
                size_t bufsize, sio_dgram_cb cb, void *arg)
 {
-	struct sio__bound b;
+	struct sio__fdset set;
 
 	if (loop == NULL || cb == NULL || (flags & ~SIO_LISTEN_REUSEPORT)) {
 		errno = EINVAL;
 		return NULL;
 	}
 	/* No SO_REUSEADDR: on UDP it lets a second socket share the port. */
-	if (sio__bind_service(host, service, SOCK_DGRAM, flags, 0, &b) < 0)
+	if (sio__bind_service(host, service, SOCK_DGRAM, flags, 0, &set) < 0)
 		return NULL;
-	sio_dgram *d = dgram_make(loop, b.fds, b.n, bufsize, cb, arg);
-	if (d == NULL) {
-		int saved = errno;
-		sio__bound_close(&b);
-		errno = saved;
-		return NULL;
-	}
-	free(b.fds);
+	sio_dgram *d = dgram_make(loop, &set, bufsize, cb, arg);
+	if (d == NULL)
+		sio__fdset_close(&set);
 	return d;
 }
 
@@ -181,6 +193,7 @@ sio_dgram_new(sio_loop *loop, int fd, size_t bufsize, sio_dgram_cb cb, void *arg
 {
 	int type = 0;
 	socklen_t len = sizeof type;
+	struct sio__fdset set;
 
 	if (loop == NULL || cb == NULL) {
 		errno = EINVAL;
@@ -196,7 +209,15 @@ sio_dgram_new(sio_loop *loop, int fd, size_t bufsize, sio_dgram_cb cb, void *arg
 		errno = EINVAL;
 		return NULL;
 	}
-	return dgram_make(loop, &fd, 1, bufsize, cb, arg);
+	if (sio__fdset_one(&set, fd) < 0)
+		return NULL;
+	sio_dgram *d = dgram_make(loop, &set, bufsize, cb, arg);
+	if (d == NULL) {
+		int saved = errno;
+		free(set.fds);
+		errno = saved;
+	}
+	return d;
 }
 
 int
@@ -208,11 +229,10 @@ sio_dgram_send(sio_dgram *d, const void *data, size_t len,
 		errno = EINVAL;
 		return -1;
 	}
-	struct dsock *ds = NULL;
-	for (size_t i = 0; i < d->n && ds == NULL; i++)
-		if (to == NULL || d->socks[i].family == to->sa_family)
-			ds = &d->socks[i];
-	if (ds == NULL) {
+	size_t i = 0;
+	while (i < d->socks.n && to != NULL && d->ds[i].family != to->sa_family)
+		i++;
+	if (i == d->socks.n) {
 		errno = EAFNOSUPPORT;
 		return -1;
 	}
@@ -221,7 +241,7 @@ sio_dgram_send(sio_dgram *d, const void *data, size_t len,
 	                    .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 	do
-		n = sendmsg(ds->fd, &m, SIO__SEND_FLAGS);
+		n = sendmsg(d->socks.fds[i], &m, SIO__SEND_FLAGS);
 	while (n < 0 && errno == EINTR);
 	return n < 0 ? -1 : 0;
 }
@@ -229,27 +249,19 @@ sio_dgram_send(sio_dgram *d, const void *data, size_t len,
 size_t
 sio_dgram_count(const sio_dgram *d)
 {
-	return d == NULL ? 0 : d->n;
+	return sio__fdset_count(d == NULL ? NULL : &d->socks);
 }
 
 int
 sio_dgram_fd(const sio_dgram *d, size_t i)
 {
-	if (d == NULL || i >= d->n) {
-		errno = EINVAL;
-		return -1;
-	}
-	return d->socks[i].fd;
+	return sio__fdset_fd(d == NULL ? NULL : &d->socks, i);
 }
 
 char *
 sio_dgram_address(const sio_dgram *d, size_t i, char *buf, size_t len)
 {
-	if (d == NULL || buf == NULL || i >= d->n) {
-		errno = EINVAL;
-		return NULL;
-	}
-	return sio__fd_address(d->socks[i].fd, buf, len);
+	return sio__fdset_address(d == NULL ? NULL : &d->socks, i, buf, len);
 }
 
 uint64_t
@@ -263,15 +275,13 @@ sio_dgram_free(sio_dgram *d)
 {
 	if (d == NULL || d->dead)
 		return;
-	for (size_t i = 0; i < d->n; i++) {
-		sio_io_stop(d->socks[i].io);
-		d->socks[i].io = NULL;
-		close(d->socks[i].fd);
+	for (size_t i = 0; i < d->socks.n; i++) {
+		sio_io_stop(d->ds[i].io);
+		d->ds[i].io = NULL;
+		close(d->socks.fds[i]);
 	}
 	d->dead = 1;
 	if (d->depth > 0)
 		return;         /* the callback below us frees the rest */
-	free(d->buf);
-	free(d->socks);
-	free(d);
+	dgram_release(d);
 }

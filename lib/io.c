@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "fdflags.h"
 #include "list.h"
 #include "sigio-internal.h"
 
@@ -20,17 +21,6 @@ check_events(unsigned events)
 		errno = EINVAL;
 		return -1;
 	}
-	return 0;
-}
-
-static int
-set_nonblocking(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0)
-		return -1;
-	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
 	return 0;
 }
 
@@ -61,7 +51,7 @@ sio_io_start(sio_loop *loop, int fd, unsigned events, sio_io_cb cb, void *arg)
 		errno = EBADF;
 		return NULL;
 	}
-	if (fstat(fd, &st) < 0 || set_nonblocking(fd) < 0)
+	if (fstat(fd, &st) < 0 || sio__fd_nonblock(fd) < 0)
 		return NULL;
 	if (sio__slot_reserve(loop, fd) < 0)
 		return NULL;

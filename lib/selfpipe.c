@@ -14,21 +14,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "fdflags.h"
 #include "sigio-internal.h"
 
-#ifndef HAVE_PIPE2
-static int
-set_flags(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -1;
-	int fdfl = fcntl(fd, F_GETFD);
-	if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0)
-		return -1;
-	return 0;
-}
-#endif
 
 int
 sio__selfpipe_open(int *rd, int *wr)
@@ -40,7 +28,8 @@ sio__selfpipe_open(int *rd, int *wr)
 #else
 	if (pipe(p) < 0)
 		return -1;
-	if (set_flags(p[0]) < 0 || set_flags(p[1]) < 0) {
+	if (sio__fd_nonblock_cloexec(p[0]) < 0 ||
+	    sio__fd_nonblock_cloexec(p[1]) < 0) {
 		int saved = errno;
 		close(p[0]);
 		close(p[1]);

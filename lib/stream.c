@@ -1,6 +1,6 @@
 /*
  * stream.c - buffered nonblocking connections (sio_stream) and the client
- * side's connect helpers.
+ * side's connect helpers, on sockets made and resolved by sockets.c.
  *
  * A stream is one fd watcher whose events follow its state: SIO_READ while
  * it may read (not paused by the high watermark, no EOF yet), SIO_WRITE
@@ -40,7 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "stream-internal.h"
+#include "sockets.h"
 
 /* Reads per callback at most, so that one busy stream does not starve the
  * others (the level-triggered loop calls it again). */
@@ -879,8 +879,6 @@ sio_connect_tcp(const char *host, const char *service, int timeout_ms)
 		errno = EINVAL;
 		return -1;
 	}
-	if (sio__check_service(service) < 0)
-		return -1;
 	if (sio__resolve(host, service, SOCK_STREAM, 0, &res) < 0)
 		return -1;
 	for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
