@@ -13,6 +13,7 @@
 
 #include "sigio.h"
 #include "echo_common.h"
+#include "echo_stats.h"
 
 struct conn {
 	struct conn *prev, *next;       /* every open one, to free at exit */
@@ -84,35 +85,6 @@ on_listen(sio_io *io, int lfd, unsigned revents, void *arg)
 	}
 }
 
-/* The window between two SIGUSR1: its counters are what is printed. */
-static struct sio_stats mark0, window;
-static int marks;
-
-static void
-stats_sub(struct sio_stats *d, const struct sio_stats *a,
-          const struct sio_stats *b)
-{
-	d->signals = a->signals - b->signals;
-	d->wakeups = a->wakeups - b->wakeups;
-	d->rescans = a->rescans - b->rescans;
-	d->pipe_overflows = a->pipe_overflows - b->pipe_overflows;
-	d->queue_overflows = a->queue_overflows - b->queue_overflows;
-	d->callbacks = a->callbacks - b->callbacks;
-	d->iterations = a->iterations - b->iterations;
-	d->sleeps = a->sleeps - b->sleeps;
-}
-
-static void
-on_mark(sio_signal *s, int signo, unsigned count, void *arg)
-{
-	struct sio_stats now;
-	sio_loop_stats(arg, &now);
-	if (marks++ == 0)
-		mark0 = now;
-	else if (marks == 2)
-		stats_sub(&window, &now, &mark0);
-}
-
 static void
 on_term(sio_signal *s, int signo, unsigned count, void *arg)
 {
@@ -138,7 +110,7 @@ main(int argc, char **argv)
 	if (sio_io_start(loop, lfd, SIO_READ, on_listen, loop) == NULL ||
 	    sio_signal_start(loop, SIGTERM, on_term, loop) == NULL ||
 	    sio_signal_start(loop, SIGINT, on_term, loop) == NULL ||
-	    sio_signal_start(loop, SIGUSR1, on_mark, loop) == NULL) {
+	    sio_signal_start(loop, SIGUSR1, echo_on_mark, loop) == NULL) {
 		perror("echo_sigio: start");
 		return 1;
 	}
@@ -146,19 +118,7 @@ main(int argc, char **argv)
 		perror("echo_sigio: run");
 		return 1;
 	}
-	struct sio_stats st;
-	sio_loop_stats(loop, &st);
-	if (marks >= 2)
-		st = window;
-	fprintf(stderr, "echo_sigio %s: signals=%llu wakeups=%llu rescans=%llu "
-	        "pipe_overflows=%llu queue_overflows=%llu callbacks=%llu "
-	        "iterations=%llu sleeps=%llu\n", sio_loop_backend(loop),
-	        (unsigned long long)st.signals, (unsigned long long)st.wakeups,
-	        (unsigned long long)st.rescans,
-	        (unsigned long long)st.pipe_overflows,
-	        (unsigned long long)st.queue_overflows,
-	        (unsigned long long)st.callbacks,
-	        (unsigned long long)st.iterations, (unsigned long long)st.sleeps);
+	echo_stats_print("echo_sigio", loop);
 	/* Everything freed, so that a sanitizer build's leak check says
 	 * something about the library. */
 	while (conns != NULL)

@@ -13,6 +13,7 @@
 
 #include "sigio.h"
 #include "echo_common.h"
+#include "echo_stats.h"
 
 static size_t open_streams;
 
@@ -43,30 +44,6 @@ on_accept(sio_listener *l, int fd, const struct sockaddr *peer,
 		close(fd);      /* select: fd >= FD_SETSIZE (ERANGE) */
 	else
 		open_streams++;
-}
-
-static struct sio_stats mark0, window;
-static int marks;
-
-static void
-on_mark(sio_signal *s, int signo, unsigned count, void *arg)
-{
-	struct sio_stats now;
-	(void)s; (void)signo; (void)count;
-	sio_loop_stats(arg, &now);
-	if (marks++ == 0) {
-		mark0 = now;
-	} else if (marks == 2) {
-		window = now;
-		window.signals -= mark0.signals;
-		window.wakeups -= mark0.wakeups;
-		window.rescans -= mark0.rescans;
-		window.pipe_overflows -= mark0.pipe_overflows;
-		window.queue_overflows -= mark0.queue_overflows;
-		window.callbacks -= mark0.callbacks;
-		window.iterations -= mark0.iterations;
-		window.sleeps -= mark0.sleeps;
-	}
 }
 
 static void
@@ -114,7 +91,7 @@ main(int argc, char **argv)
 	fflush(stdout);
 	if (sio_signal_start(loop, SIGTERM, on_term, loop) == NULL ||
 	    sio_signal_start(loop, SIGINT, on_term, loop) == NULL ||
-	    sio_signal_start(loop, SIGUSR1, on_mark, loop) == NULL) {
+	    sio_signal_start(loop, SIGUSR1, echo_on_mark, loop) == NULL) {
 		perror("echo_stream: start");
 		return 1;
 	}
@@ -122,19 +99,7 @@ main(int argc, char **argv)
 		perror("echo_stream: run");
 		return 1;
 	}
-	struct sio_stats st;
-	sio_loop_stats(loop, &st);
-	if (marks >= 2)
-		st = window;
-	fprintf(stderr, "echo_stream %s: signals=%llu wakeups=%llu rescans=%llu "
-	        "pipe_overflows=%llu queue_overflows=%llu callbacks=%llu "
-	        "iterations=%llu sleeps=%llu\n", sio_loop_backend(loop),
-	        (unsigned long long)st.signals, (unsigned long long)st.wakeups,
-	        (unsigned long long)st.rescans,
-	        (unsigned long long)st.pipe_overflows,
-	        (unsigned long long)st.queue_overflows,
-	        (unsigned long long)st.callbacks,
-	        (unsigned long long)st.iterations, (unsigned long long)st.sleeps);
+	echo_stats_print("echo_stream", loop);
 	sio_listener_free(l);
 	sio_loop_free(loop);
 	return 0;

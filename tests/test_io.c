@@ -1289,33 +1289,6 @@ shut_pair(bool tcp, int *fd, int *peer)
 	}
 }
 
-/* What a write watcher saw, and what a send() in it said. */
-struct shut_writer {
-	int calls;
-	unsigned revents;
-	ssize_t sent;
-	int send_errno;
-};
-
-static void
-shut_writer_cb(sio_io *io, int fd, unsigned revents, void *arg)
-{
-	struct shut_writer *w = arg;
-
-	w->calls++;
-	w->revents = revents;
-	errno = 0;
-	w->sent = send(fd, "x", 1, MSG_NOSIGNAL);
-	w->send_errno = errno;
-	sio_io_stop(io);
-}
-
-static bool
-shut_writer_called(void *arg)
-{
-	return ((struct shut_writer *)arg)->calls > 0;
-}
-
 /* Starts the shutdown of sc->fd from a timer of the loop or from another
  * thread (*th), once the loop runs. */
 static void
@@ -1407,7 +1380,7 @@ static void
 check_shutdown_wakes_writer(const char *backend, int from)
 {
 	sio_loop *loop = t_loop_new(backend);
-	struct shut_writer w = { 0 };
+	struct t_send_probe w = { 0 };
 	struct shut_case sc = { .loop = loop, .how = SHUT_WR, .rc = -2 };
 	const char *where = from == FROM_TIMER ? "a timer" : "another thread";
 	pthread_t th;
@@ -1415,12 +1388,12 @@ check_shutdown_wakes_writer(const char *backend, int from)
 
 	shut_pair(true, &sc.fd, &sc.peer);
 	fill_until_blocked(sc.fd);
-	cr_assert_not_null(sio_io_start(loop, sc.fd, SIO_WRITE, shut_writer_cb,
+	cr_assert_not_null(sio_io_start(loop, sc.fd, SIO_WRITE, t_send_probe_cb,
 	                   &w), "sio_io_start: %s", strerror(errno));
 	t_run_nowait(loop, 2);
 	cr_assert_eq(w.calls, 0, "the write watcher on a full socket ran");
 	shut_start(&sc, from, &th);
-	ran = t_run_until(loop, shut_writer_called, &w, SIO_TEST_MAX_ONCE);
+	ran = t_run_until(loop, t_send_probe_called, &w, SIO_TEST_MAX_ONCE);
 	if (from == FROM_THREAD)
 		pthread_join(th, NULL);
 	cr_assert_eq(sc.rc, 0, "sio_shutdown(SHUT_WR) from %s returned %d (%s)",

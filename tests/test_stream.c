@@ -1247,32 +1247,6 @@ SIO_BACKEND_TEST(stream, shutdown_after_drain)
 	t_loop_free(sv.loop);
 }
 
-/* An application's own write watcher on a stream's fd. */
-struct own_writer {
-	int calls;
-	unsigned revents;
-	ssize_t sent;
-	int send_errno;
-};
-
-static void
-own_writer_cb(sio_io *io, int fd, unsigned revents, void *arg)
-{
-	struct own_writer *w = arg;
-	w->calls++;
-	w->revents = revents;
-	errno = 0;
-	w->sent = send(fd, "x", 1, MSG_NOSIGNAL);
-	w->send_errno = errno;
-	sio_io_stop(io);
-}
-
-static bool
-own_writer_called(void *arg)
-{
-	return ((struct own_writer *)arg)->calls > 0;
-}
-
 /* Read `fd` (nonblocking) to its EOF, waiting with poll() for the kernel,
  * never for the loop.  Returns the bytes read. */
 static size_t
@@ -1303,7 +1277,7 @@ read_to_eof(int fd)
 SIO_BACKEND_TEST(stream, shutdown_tcp_tells_watchers)
 {
 	struct server sv = { .loop = t_loop_new(be->name) };
-	struct own_writer w = { 0 };
+	struct t_send_probe w = { 0 };
 	size_t filled = 0;
 
 	int c = echo_pair(&sv, 0);
@@ -1317,14 +1291,14 @@ SIO_BACKEND_TEST(stream, shutdown_tcp_tells_watchers)
 	cr_assert_eq(t_poll_now(fd, POLLOUT) & POLLOUT, 0, "the stream's fd "
 	             "stays writable after %zu bytes", filled);
 	cr_assert_eq(sio_stream_queued(s), 0, "the stream queued bytes itself");
-	cr_assert_not_null(sio_io_start(sv.loop, fd, SIO_WRITE, own_writer_cb, &w),
+	cr_assert_not_null(sio_io_start(sv.loop, fd, SIO_WRITE, t_send_probe_cb, &w),
 	                   "sio_io_start on the stream's fd: %s", strerror(errno));
 	t_run_nowait(sv.loop, 2);
 	cr_assert_eq(w.calls, 0, "the write watcher on a full fd ran");
 
 	cr_assert_eq(sio_stream_shutdown(s), 0, "sio_stream_shutdown: %s",
 	             strerror(errno));
-	cr_assert(t_run_until(sv.loop, own_writer_called, &w, SIO_TEST_MAX_ONCE),
+	cr_assert(t_run_until(sv.loop, t_send_probe_called, &w, SIO_TEST_MAX_ONCE),
 	          "[%s] the write watcher on the stream's fd never ran after "
 	          "sio_stream_shutdown(), though poll() says %#x", be->name,
 	          t_poll_now(fd, POLLOUT));

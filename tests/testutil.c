@@ -522,3 +522,21 @@ t_under_valgrind(void)
 	const char *v = getenv("SIO_TEST_VALGRIND");
 	return v != NULL && *v != '\0' && strcmp(v, "0") != 0;
 }
+
+void
+t_send_probe_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct t_send_probe *w = arg;
+	w->calls++;
+	w->revents = revents;
+	errno = 0;
+	w->sent = send(fd, "x", 1, MSG_NOSIGNAL);
+	w->send_errno = errno;
+	sio_io_stop(io);
+}
+
+bool
+t_send_probe_called(void *arg)
+{
+	return ((struct t_send_probe *)arg)->calls > 0;
+}

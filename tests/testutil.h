@@ -205,6 +205,20 @@ size_t t_drain(int fd);
 /* poll() fd once with a zero timeout for `events`; returns revents. */
 short t_poll_now(int fd, short events);
 
+/* A write watcher's one call: what it was told and what one send() of a
+ * byte said then (the watcher stops itself).  For tests of what a write
+ * watcher hears when the socket changes under it. */
+struct t_send_probe {
+	int calls;
+	unsigned revents;
+	ssize_t sent;
+	int send_errno;
+};
+/* sio_io_cb with a struct t_send_probe as arg. */
+void t_send_probe_cb(sio_io *io, int fd, unsigned revents, void *arg);
+/* done() for t_run_until: the probe was called. */
+bool t_send_probe_called(void *arg);
+
 /* xorshift64* with a fixed seed: reproducible "random" numbers. */
 uint64_t t_rand(uint64_t *state);
 
