@@ -56,8 +56,9 @@ poll_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
 }
 
 static int
-poll_check(sio_loop *loop, int timeout_ms)
+poll_check(sio_loop *loop, int timeout_ms, int queue)
 {
+	(void)queue;     /* no queue: poll() learns everything */
 	struct sio__pollset *ps = loop->bstate;
 	int n = poll(ps->v, (nfds_t)ps->n, timeout_ms);
 	if (n < 0)

@@ -86,8 +86,9 @@ select_kill_closed(sio_loop *loop)
 }
 
 static int
-select_check(sio_loop *loop, int timeout_ms)
+select_check(sio_loop *loop, int timeout_ms, int queue)
 {
+	(void)queue;     /* no queue: select() learns everything */
 	struct select_state *ss = loop->bstate;
 	fd_set rd = ss->rd, wr = ss->wr, ex = ss->ex;
 	FD_SET(loop->pipe_rd, &rd);

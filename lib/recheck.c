@@ -67,13 +67,14 @@ poll_now(struct pollfd *v, nfds_t nv)
 	return n;
 }
 
-/* Sleep in poll() with the runtime's signals still blocked, the signalfd
- * in the set (it is the last entry): a signal queued meanwhile makes it
- * readable.  No handler runs and nothing goes through the self-pipe, and
- * the thread's mask is not touched at all.  Measured against the handler
- * route below: see the README's benchmark section. */
+/* Poll with the signalfd in the set (it is the last entry), the runtime's
+ * signals still blocked: a signal queued before or during the poll makes
+ * it readable.  As the sleep, no handler runs and nothing goes through the
+ * self-pipe, and the thread's mask is not touched at all (measured against
+ * the handler route below: see the README's benchmark section).  With
+ * timeout 0, it looks at the queue in the same system call as the fds. */
 static int
-sleep_on_signalfd(struct sio__sigdrive *sd, size_t nv, int timeout_ms)
+poll_with_signalfd(struct sio__sigdrive *sd, size_t nv, int timeout_ms)
 {
 	sd->check.v[nv] = (struct pollfd){ .fd = sd->sfd, .events = POLLIN };
 	return poll(sd->check.v, (nfds_t)nv + 1, timeout_ms);
@@ -103,16 +104,26 @@ sleep_on_handler(sio_loop *loop, struct pollfd *v, nfds_t nv, int timeout_ms)
 }
 
 int
-sio__sd_check(sio_loop *loop, int timeout_ms)
+sio__sd_check(sio_loop *loop, int timeout_ms, int queue)
 {
 	struct sio__sigdrive *sd = loop->bstate;
+	/* The queue is polled where the signalfd is also the sleep (rtsig);
+	 * elsewhere the sleep unblocks the signals, and what is queued would
+	 * run the handler and interrupt it: drain it first instead, and do
+	 * not sleep if that named fds to run (they need not be polled). */
+	int on_sfd = sd->sleep_on_sfd && (timeout_ms != 0 || queue);
+	if (queue && !on_sfd) {
+		if (sio__sd_drain(loop) < 0)
+			return -1;
+		if (loop->pending.n > 0)
+			timeout_ms = 0;
+	}
 	if (build_check(loop, sd) < 0)
 		return -1;
 	struct pollfd *v = sd->check.v;
 	size_t nv = sd->check.n;
-	int on_sfd = timeout_ms != 0 && sd->sleep_on_sfd;
-	int n = timeout_ms == 0 ? poll_now(v, (nfds_t)nv) :
-	        on_sfd ? sleep_on_signalfd(sd, nv, timeout_ms) :
+	int n = on_sfd ? poll_with_signalfd(sd, nv, timeout_ms) :
+	        timeout_ms == 0 ? poll_now(v, (nfds_t)nv) :
 	        sleep_on_handler(loop, v, (nfds_t)nv, timeout_ms);
 	if (n < 0 && errno == EINTR) {
 		/* A handler ran: its record is in the pipe.  The recheck

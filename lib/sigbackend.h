@@ -62,6 +62,6 @@ void sio__sd_adopt(sio_loop *loop);
 int sio__sd_alias_of(sio_loop *loop, int fd);
 
 /* recheck.c */
-int sio__sd_check(sio_loop *loop, int timeout_ms);
+int sio__sd_check(sio_loop *loop, int timeout_ms, int queue);
 
 #endif /* SIGIO_SIGBACKEND_H */

@@ -57,10 +57,12 @@ struct sio__backend {
 	 * recheck set or, on loop->rescan, every fd) and at the self-pipe,
 	 * reporting what is ready.  `timeout_ms` 0: do not block; else sleep
 	 * up to that long (-1: no limit) if nothing is ready, with the
-	 * runtime's signals unblocked.  Returns 1 if the self-pipe may hold
-	 * records (readable, or a signal interrupted the sleep), 0, or -1
-	 * with errno. */
-	int (*check)(sio_loop *loop, int timeout_ms);
+	 * runtime's signals unblocked.  `queue`: the loop did not drain this
+	 * iteration, so the check looks at the kernel's queue too (polling it
+	 * with the fds where it can, else draining it first).  Returns 1 if
+	 * the self-pipe may hold records (readable, or a signal interrupted
+	 * the sleep), 0, or -1 with errno. */
+	int (*check)(sio_loop *loop, int timeout_ms, int queue);
 	/* Called in sio_loop_run() before the first and after the last
 	 * iteration (block / restore signal masks).  May be NULL. */
 	int (*enter)(sio_loop *loop);
@@ -232,6 +234,8 @@ struct sio_loop {
 	int rescan;                     /* examine every fd on the next check */
 	int check_deferred;             /* the last iteration skipped its
 	                                   check (see loop_defer_check()) */
+	uint64_t signals_seen;          /* stats.signals when the iteration
+	                                   began (see loop_skip_drain()) */
 	int forked;                     /* sio_loop_fork(): adopt inherited fds
 	                                   at the next run */
 
