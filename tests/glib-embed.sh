@@ -27,12 +27,15 @@ cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 n=0
 for b in $backends; do
 	n=$((n + 1))
-	SIGIO_BACKEND=$b "$prog" > "$tmp/out" 2> "$tmp/err" &
+	# A file of its own per run: the previous run's port must not be read
+	# before the new process has truncated the file.
+	out=$tmp/$b.out err=$tmp/$b.err
+	SIGIO_BACKEND=$b "$prog" > "$out" 2> "$err" &
 	pid=$!
 	port=
 	i=0
 	while [ -z "$port" ] && [ $i -lt 200 ] && kill -0 $pid 2>/dev/null; do
-		port=$(sed -n 's/^listening tcp 127\.0\.0\.1://p' "$tmp/out")
+		port=$(sed -n 's/^listening tcp 127\.0\.0\.1://p' "$out")
 		[ -n "$port" ] || sleep 0.05
 		i=$((i + 1))
 	done
@@ -41,11 +44,11 @@ for b in $backends; do
 		rc=$?
 		pid=
 		if [ $rc -eq 77 ]; then
-			echo "ok $n - $b # SKIP $(cat "$tmp/err")"
-		elif grep -q 'not implemented\|unknown backend\|not supported' "$tmp/err"; then
+			echo "ok $n - $b # SKIP $(cat "$err")"
+		elif grep -q 'not implemented\|unknown backend\|not supported' "$err"; then
 			echo "ok $n - $b # SKIP backend not in this build"
 		else
-			sed 's/^/# /' "$tmp/err"
+			sed 's/^/# /' "$err"
 			echo "not ok $n - $b: glib-embed did not start (exit $rc)"
 		fi
 		continue
@@ -62,7 +65,7 @@ for b in $backends; do
 	wait $pid
 	src=$?
 	pid=
-	summary=$(cat "$tmp/err")
+	summary=$(cat "$err")
 	echo "# $b: idle cpu ticks over 2 s: $idle; $line; $summary"
 	sed 's/^/# /' "$tmp/cli.err"
 	ticks=$(echo "$summary" | sed -n 's/.* ticks=\([0-9]*\) .*/\1/p')
