@@ -494,6 +494,92 @@ int sio_async_send(sio_async *a);
  * NULL is ignored. */
 void sio_async_free(sio_async *a);
 
+/* ---- hooks around the sleep ------------------------------------------------ */
+
+/* A prepare, check or idle hook.  Opaque; valid until sio_hook_stop(). */
+typedef struct sio_hook sio_hook;
+
+typedef void (*sio_hook_cb)(sio_hook *h, void *arg);
+
+/*
+ * sio_prepare_start - call `cb` on every iteration of the loop, just before
+ * it looks at the fds and may sleep.  What the callback does is taken into
+ * account by that sleep: a timer it starts, a watcher it stops, a wake-up
+ * it sends.  A prepare hook does not keep SIO_RUN_DEFAULT running.
+ *
+ * sio_check_start - call `cb` on every iteration just after the loop woke
+ * and learnt what is ready, before the ready fd watchers' callbacks run.
+ * A check hook does not keep SIO_RUN_DEFAULT running either.
+ *
+ * sio_idle_start - call `cb` on every iteration, after the other callbacks
+ * of the iteration, for as long as the hook is started; meanwhile the loop
+ * never sleeps (it looks at the fds without blocking).  An idle hook is an
+ * active watcher: it keeps SIO_RUN_DEFAULT running, and its call ends a
+ * SIO_RUN_ONCE.
+ *
+ * Hooks of one kind are called in the order they were started; a hook
+ * started by a callback is first called on the next iteration.  Prepare
+ * and check hooks run on every iteration, also those whose look at the fds
+ * the loop skips while signals keep coming.  Each returns the hook, or NULL
+ * with errno EINVAL (NULL loop or cb) or ENOMEM.
+ */
+sio_hook *sio_prepare_start(sio_loop *loop, sio_hook_cb cb, void *arg);
+sio_hook *sio_check_start(sio_loop *loop, sio_hook_cb cb, void *arg);
+sio_hook *sio_idle_start(sio_loop *loop, sio_hook_cb cb, void *arg);
+
+/* sio_hook_stop - stop a hook and free it; safe from any callback (its own
+ * included, and that of another hook of the same iteration, which is then
+ * not called).  sio_loop_free() frees the hooks still started.  NULL is
+ * ignored. */
+void sio_hook_stop(sio_hook *h);
+
+/* ---- embedding in another event loop --------------------------------------- */
+
+/*
+ * sio_loop_fd - an fd that becomes readable whenever the loop, not
+ * running, has something to do: a watched fd became ready, a watched
+ * signal arrived, an async handle was sent to, sio_loop_stop() was called.
+ * A due timer does not make it readable: see sio_loop_timeout().  Another
+ * event loop watches it for reading, sleeps at most sio_loop_timeout(), and
+ * then calls sio_loop_run(loop, SIO_RUN_NOWAIT).  The fd is the loop's:
+ * never read it or close it.  It stays the same for the loop's life (also
+ * across sio_loop_fork(), in the child).
+ *
+ * rtsig and sigio (Linux): an epoll fd holding the self-pipe, into which
+ * the runtime's signal handler writes a record for every signal the loop
+ * takes while it is not running (its signals are blocked only during a
+ * run), the signalfd of those signals (for a thread that blocks them
+ * itself), and the fds polled directly rather than told by signals.  It
+ * must be polled from the thread that runs the loop, where the signals
+ * are sent.
+ *
+ * poll and select: -1 with errno ENOSYS.  These backends learn readiness
+ * only by asking the kernel about every watched fd on each iteration;
+ * nothing in them says "ready" between runs, and one fd standing for them
+ * would have to mirror every watcher in an epoll set of its own.  The
+ * same for the signal-driven backends where there is no epoll.  Embed a
+ * loop of those backends with a timer of the outer loop, or run it in a
+ * thread of its own.
+ *
+ * Returns the fd, or -1 with errno EINVAL (NULL) or ENOSYS (see above), or
+ * that of epoll_create1() the first time it is asked for.
+ */
+int sio_loop_fd(const sio_loop *loop);
+
+/*
+ * sio_loop_timeout - how many milliseconds the outer loop may sleep before
+ * calling sio_loop_run(loop, SIO_RUN_NOWAIT), even if sio_loop_fd() stays
+ * unreadable: 0 if the loop has something to do already (a timer is due,
+ * an idle hook is started, a wake-up or signal was taken but not yet
+ * dispatched, fds must be looked at again: those whose callback ran, so
+ * that delivery stays level-triggered, and watchers started or widened
+ * since the last run, whose fd may have been ready before they were
+ * armed), else the time until the next timer, rounded up, or -1 if there
+ * is no timer.  It reflects every change made since the last run; call it
+ * each time before the outer loop sleeps.  -1 with errno EINVAL for NULL.
+ */
+int sio_loop_timeout(const sio_loop *loop);
+
 /* ---- fork ----------------------------------------------------------------- */
 
 /*

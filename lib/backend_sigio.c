@@ -42,4 +42,5 @@ const struct sio__backend sio__backend_sigio = {
 	.fork = sio__sd_fork,
 	.adopt = sio__sd_adopt,
 	.alias_of = sio__sd_alias_of,
+	.embed_fd = sio__sd_embed_fd,
 };

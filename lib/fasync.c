@@ -431,8 +431,8 @@ disarm_last(sio_loop *loop, struct sio__sigdrive *sd, int fd,
 	slot->home = 0;
 }
 
-int
-sio__sd_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
+static int
+sd_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
 {
 	struct sio__sigdrive *sd = loop->bstate;
 	struct sio__fdslot *slot = sio__slot(loop, fd);
@@ -461,6 +461,17 @@ sio__sd_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
 		sio__pollset_del(loop, from, fd);
 	(void)sio__pollset_add(loop, to, fd, new_events);   /* has room */
 	slot->fallback = (uint8_t)to_poll;
+	return 0;
+}
+
+/* Arm, then keep sio_loop_fd()'s set in step with the fds polled directly:
+ * they are the ones no signal tells of. */
+int
+sio__sd_arm(sio_loop *loop, int fd, unsigned old, unsigned new_events)
+{
+	if (sd_arm(loop, fd, old, new_events) < 0)
+		return -1;
+	sio__sd_embed_sync(loop, fd);
 	return 0;
 }
 
@@ -524,6 +535,7 @@ sio__sd_fork(sio_loop *loop)
 {
 	struct sio__sigdrive *sd = loop->bstate;
 	sd->fb.v[0].fd = loop->pipe_rd;         /* the child's new pipe */
+	sio__sd_embed_fork(loop);
 	for (int fd = 0; fd < loop->nslots; fd++) {
 		struct sio__fdslot *slot = &loop->slots[fd];
 		if (slot->alias >= 0)           /* armed for signals */

@@ -10,14 +10,16 @@
  *   2. timers    the due timers run;
  *   3. drain     what the kernel queued (the signal-driven backends'
  *                signals) becomes fd reports;
- *   4. check     the fds the loop needs looked at, and the self-pipe, are
- *                polled: sleeping, bounded by the next timer, only when
- *                nothing is known ready; records read from the pipe become
- *                reports, signal watchers' counts, or a rescan;
+ *   4. check     the prepare hooks run; the fds the loop needs looked at,
+ *                and the self-pipe, are polled: sleeping, bounded by the
+ *                next timer, only when nothing is known ready; records
+ *                read from the pipe become reports, signal watchers'
+ *                counts, or a rescan; the check hooks run;
  *   5. dispatch  each pending watcher's callback runs once, then the
  *                signal watchers, the async handles and the timers that
- *                fell due; fds whose callback ran go to the recheck set,
- *                so that delivery stays level-triggered;
+ *                fell due, then the idle hooks; fds whose callback ran go
+ *                to the recheck set, so that delivery stays
+ *                level-triggered;
  *   6. reap      handles stopped during the iteration are freed.
  */
 #include "config.h"
@@ -26,6 +28,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sigio-internal.h"
@@ -152,6 +155,7 @@ sio_loop_free(sio_loop *loop)
 	sio__sigwatch_free(loop);
 	sio__timers_free(loop);
 	sio__async_free_all(loop);
+	sio__hooks_free(loop);
 	sio__reap_free(loop);
 	loop->backend->fini(loop);
 	sio__signals_unregister(loop);
@@ -295,7 +299,7 @@ loop_timeout(sio_loop *loop, int mode, size_t ran)
 	if (mode == SIO_RUN_NOWAIT || (mode == SIO_RUN_ONCE && ran > 0) ||
 	    atomic_load(&loop->stop_flag) || atomic_load(&loop->async_flag) ||
 	    loop->sig_pending || loop->active == 0 || loop->pending.n > 0 ||
-	    loop->rescan)
+	    loop->rescan || loop->nidle > 0)
 		return 0;
 	return sio__timers_timeout(loop);
 }
@@ -371,8 +375,24 @@ loop_unpend(sio_loop *loop)
 	loop->pending.n = 0;
 }
 
+/* The drain or the check failed: nothing more of the iteration runs. */
+static ssize_t
+loop_fail(sio_loop *loop)
+{
+	int saved = errno;
+	loop_unpend(loop);
+	sio__reap(loop);
+	errno = saved;
+	return -1;
+}
+
 /* One iteration, as named phases.  Returns the number of callbacks run,
- * or -1 with errno. */
+ * or -1 with errno.  The prepare hooks run before the check's timeout is
+ * decided, so that what they start, stop or send counts for the sleep;
+ * they and the check hooks run even when the check itself is deferred,
+ * since the contract is "each iteration".  Only the idle hooks count as
+ * callbacks run: a prepare hook that did would end every SIO_RUN_ONCE
+ * before it could sleep. */
 static ssize_t
 loop_iterate(sio_loop *loop, int mode)
 {
@@ -388,20 +408,19 @@ loop_iterate(sio_loop *loop, int mode)
 	sio__time_update(loop);
 	size_t ran = sio__timers_run(loop);
 	int queue = be->drain != NULL && loop_skip_drain(loop);
-	if ((be->drain != NULL && !queue && be->drain(loop) < 0) ||
-	    (!loop_defer_check(loop) &&
-	     loop_check(loop, loop_timeout(loop, mode, ran), queue) < 0)) {
-		int saved = errno;
-		loop_unpend(loop);
-		sio__reap(loop);
-		errno = saved;
-		return -1;
-	}
+	if (be->drain != NULL && !queue && be->drain(loop) < 0)
+		return loop_fail(loop);
+	(void)sio__hooks_run(loop, SIO__HOOK_PREPARE);
+	if (!loop_defer_check(loop) &&
+	    loop_check(loop, loop_timeout(loop, mode, ran), queue) < 0)
+		return loop_fail(loop);
 	sio__time_update(loop);
+	(void)sio__hooks_run(loop, SIO__HOOK_CHECK);
 	ran += loop_dispatch(loop);
 	ran += sio__sigwatch_dispatch(loop);
 	ran += sio__async_dispatch(loop);
 	ran += sio__timers_run(loop);
+	ran += sio__hooks_run(loop, SIO__HOOK_IDLE);
 	sio__reap(loop);
 	return (ssize_t)ran;
 }
@@ -445,6 +464,48 @@ sio_loop_run(sio_loop *loop, int mode)
 	loop->running = 0;
 	errno = saved;
 	return rc;
+}
+
+/* ---- embedding in another loop ---------------------------------------------- */
+
+int
+sio_loop_fd(const sio_loop *loop)
+{
+	if (loop == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (loop->backend->embed_fd == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
+	/* The fd is made on first demand, so that loops never embedded pay
+	 * nothing for it: the loop is the caller's, not a constant. */
+	return loop->backend->embed_fd((sio_loop *)loop);
+}
+
+/* What loop_timeout() would say now for a run that may sleep, read from
+ * outside a run: with the clock read afresh (the cache is as old as the
+ * last run), and the recheck set counted, since the fds in it are looked
+ * at by the next check and nothing may ever signal them (see
+ * sio__recheck_new()).  loop->active is not: with nothing active an
+ * outer loop has nothing to wait for but its own events. */
+int
+sio_loop_timeout(const sio_loop *loop)
+{
+	if (loop == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (atomic_load(&loop->stop_flag) || atomic_load(&loop->async_flag) ||
+	    loop->sig_pending || loop->pending.n > 0 || loop->rescan ||
+	    loop->nidle > 0 || loop->forked || loop->embed_out > 0 ||
+	    (!loop->backend->level_triggered && loop->recheck.n > 0))
+		return 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return sio__timers_timeout_at(loop, (uint64_t)ts.tv_sec * 1000000000ull +
+	                                    (uint64_t)ts.tv_nsec);
 }
 
 /* ---- fork ------------------------------------------------------------------ */

@@ -45,6 +45,8 @@ struct sio__sigdrive {
 	                               by the signalfd (rtsig), not by the
 	                               handler and the self-pipe */
 	struct sio__descindex index; /* finds the fds of one description */
+	int efd;                    /* sio_loop_fd()'s epoll fd, or -1 until
+	                               asked for (embed.c) */
 	sigset_t set;               /* the signals drained synchronously */
 };
 
@@ -63,5 +65,12 @@ int sio__sd_alias_of(sio_loop *loop, int fd);
 
 /* recheck.c */
 int sio__sd_check(sio_loop *loop, int timeout_ms, int queue);
+
+/* embed.c: sio_loop_fd(), an epoll fd of the self-pipe, the signalfd and
+ * the fds polled directly; kept in step by the arming of each fd. */
+int sio__sd_embed_fd(sio_loop *loop);
+void sio__sd_embed_sync(sio_loop *loop, int fd);
+void sio__sd_embed_fork(sio_loop *loop);
+void sio__sd_embed_close(sio_loop *loop);
 
 #endif /* SIGIO_SIGBACKEND_H */

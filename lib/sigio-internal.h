@@ -77,6 +77,10 @@ struct sio__backend {
 	 * that concerns every fd of its description (sio_shutdown()).  NULL
 	 * when the backend keeps no rings (sio__fdslot.alias). */
 	int (*alias_of)(sio_loop *loop, int fd);
+	/* sio_loop_fd(): an fd readable whenever the loop, not running, has
+	 * something to do; -1 with errno (ENOSYS: the backend has none).
+	 * NULL: none. */
+	int (*embed_fd)(sio_loop *loop);
 };
 
 extern const struct sio__backend sio__backend_poll;
@@ -128,6 +132,8 @@ struct sio__fdslot {
 	uint8_t in_recheck;      /* already in loop->recheck[] */
 	uint8_t inherited;       /* armed by the parent before a fork: its
 	                            owner and O_ASYNC are the parent's */
+	uint8_t embed_out;       /* polled directly, but refused by the
+	                            epoll set of sio_loop_fd() (embed.c) */
 	uint8_t home;            /* this is the fd through which O_ASYNC was
 	                            turned on: rtsig records name its
 	                            description by this number */
@@ -177,6 +183,26 @@ struct sio_async {
 	uint8_t state;
 };
 
+/* The kinds of hooks, and the index of each one's list in the loop. */
+enum sio__hook_kind { SIO__HOOK_PREPARE, SIO__HOOK_CHECK, SIO__HOOK_IDLE,
+                      SIO__NHOOK_KINDS };
+
+struct sio_hook {
+	sio_loop *loop;
+	sio_hook_cb cb;
+	void *arg;
+	struct sio_hook *next, *prev;    /* hooks of its kind, start order */
+	uint64_t seq;            /* start order: a walk calls only those
+	                            started before it began */
+	uint8_t kind;            /* enum sio__hook_kind */
+	uint8_t state;           /* enum sio__handle_state */
+};
+
+/* The hooks of one kind: a list appended to at its tail. */
+struct sio__hooklist {
+	struct sio_hook *head, *tail;
+};
+
 /* ---- the loop ------------------------------------------------------------ */
 
 /* A growable array of ints or pointers. */
@@ -220,6 +246,10 @@ struct sio_loop {
 	unsigned sig_count[SIO__NSIG];  /* arrivals not yet dispatched */
 	int sig_pending;                /* some sig_count is not 0 */
 
+	struct sio__hooklist hooks[SIO__NHOOK_KINDS];  /* by kind */
+	uint64_t hook_seq;              /* hooks started so far */
+	size_t nidle;                   /* idle hooks started: no sleep */
+
 	struct sio_async *asyncs;       /* async handles */
 	atomic_int async_flag;          /* some handle was sent to */
 
@@ -249,6 +279,9 @@ struct sio_loop {
 	                                   one is a child that inherited it */
 	pid_t owner_tid;                /* thread that gets this loop's signals */
 	uint64_t owner_serial;          /* ... and its sio__thread_serial() */
+
+	size_t embed_out;               /* fds with embed_out set: the outer
+	                                   loop of sio_loop_fd() must not sleep */
 
 	struct sio_stats stats;
 };
@@ -314,6 +347,7 @@ int sio__pollset_report(sio_loop *loop, struct pollfd *v, size_t n);
 /* timer.c */
 size_t sio__timers_run(sio_loop *loop);       /* callbacks run */
 int sio__timers_timeout(const sio_loop *loop); /* ms to the next, or -1 */
+int sio__timers_timeout_at(const sio_loop *loop, uint64_t now_ns);
 void sio__timers_free(sio_loop *loop);
 void sio__time_update(sio_loop *loop);
 
@@ -330,6 +364,10 @@ void sio__signals_fork(sio_loop *loop);        /* new pipe, new thread */
 /* async.c */
 size_t sio__async_dispatch(sio_loop *loop);
 void sio__async_free_all(sio_loop *loop);
+
+/* hook.c: prepare, check and idle hooks */
+size_t sio__hooks_run(sio_loop *loop, int kind);   /* callbacks run */
+void sio__hooks_free(sio_loop *loop);
 
 /* retire.c: handles stopped during a run are freed after the iteration */
 void sio__retire(sio_loop *loop, void *handle);

@@ -145,7 +145,7 @@ sio__sd_init(sio_loop *loop, int setsig)
 	struct sio__sigdrive *sd = calloc(1, sizeof *sd);
 	if (sd == NULL)
 		return -1;
-	*sd = (struct sio__sigdrive){ .setsig = setsig, .sfd = -1 };
+	*sd = (struct sio__sigdrive){ .setsig = setsig, .sfd = -1, .efd = -1 };
 	sigemptyset(&sd->set);
 	loop->bstate = sd;
 	sd->fb.v = malloc(16 * sizeof *sd->fb.v);
@@ -186,6 +186,7 @@ void
 sio__sd_fini(sio_loop *loop)
 {
 	struct sio__sigdrive *sd = loop->bstate;
+	sio__sd_embed_close(loop);
 	if (sd->sfd >= 0)
 		close(sd->sfd);
 	for (int s = 1; s < 65; s++)

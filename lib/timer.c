@@ -243,12 +243,20 @@ sio__timers_run(sio_loop *loop)
 int
 sio__timers_timeout(const sio_loop *loop)
 {
+	return sio__timers_timeout_at(loop, loop->now_ns);
+}
+
+/* The same from `now_ns` rather than the cached time: sio_loop_timeout()
+ * is asked between runs, when the cache is as old as the last run. */
+int
+sio__timers_timeout_at(const sio_loop *loop, uint64_t now_ns)
+{
 	if (loop->nheap == 0)
 		return -1;
 	uint64_t deadline = loop->heap[0]->deadline;
-	if (deadline <= loop->now_ns)
+	if (deadline <= now_ns)
 		return 0;
-	uint64_t ms = (deadline - loop->now_ns + NS_PER_MS - 1) / NS_PER_MS;
+	uint64_t ms = (deadline - now_ns + NS_PER_MS - 1) / NS_PER_MS;
 	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
 }
 
