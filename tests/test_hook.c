@@ -21,6 +21,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef HAVE_SYS_EPOLL_H
+#include <fcntl.h>
+#include <sys/epoll.h>
+#endif
+
 #include "testutil.h"
 
 /* How long a poll() on sio_loop_fd() may wait for what must come: a
@@ -672,3 +677,61 @@ SIO_BACKEND_TEST(embed, timeout_timers)
 	sio_timer_stop(soon);
 	t_loop_free(loop);
 }
+
+#ifdef HAVE_SYS_EPOLL_H
+/* ---- the other way round: another loop's fd watched by a sio_io ----------- */
+
+/* An epoll fd (what uv_backend_fd() gives) holding a pipe: it cannot
+ * signal, so the signal-driven backends must poll it directly; its
+ * callback runs the other "loop" without blocking. */
+struct inner {
+	int efd, rd;
+	int served;
+};
+
+static void
+inner_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct inner *in = arg;
+	struct epoll_event ev;
+	(void)io;
+	(void)revents;
+	int n;
+	while ((n = epoll_wait(fd, &ev, 1, 0)) < 0 && errno == EINTR)
+		;
+	if (n == 1 && ev.data.fd == in->rd && t_drain(in->rd) > 0)
+		in->served++;
+}
+
+static bool
+inner_served(void *arg)
+{
+	return ((struct inner *)arg)->served > 0;
+}
+
+SIO_BACKEND_TEST(embed, other_loops_epoll_fd)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	int p[2];
+	cr_assert_eq(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	struct inner in = { .efd = epoll_create1(EPOLL_CLOEXEC), .rd = p[0] };
+	cr_assert_geq(in.efd, 0);
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = p[0] };
+	cr_assert_eq(epoll_ctl(in.efd, EPOLL_CTL_ADD, p[0], &ev), 0);
+	sio_io *io = sio_io_start(loop, in.efd, SIO_READ, inner_cb, &in);
+	cr_assert_not_null(io, "sio_io_start(epoll fd): %s", strerror(errno));
+	t_run_nowait(loop, 2);
+	cr_assert_eq(in.served, 0, "served with nothing written");
+	t_write_all(p[1], "x", 1);
+	cr_assert(t_run_until(loop, inner_served, &in, 100),
+	          "the inner loop's fd became ready and sigio never said so");
+	t_write_all(p[1], "y", 1);     /* and again: not a one-off */
+	in.served = 0;
+	cr_assert(t_run_until(loop, inner_served, &in, 100));
+	sio_io_stop(io);
+	close(in.efd);
+	close(p[0]);
+	close(p[1]);
+	t_loop_free(loop);
+}
+#endif /* HAVE_SYS_EPOLL_H */
