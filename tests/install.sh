@@ -1,7 +1,9 @@
 #!/bin/sh
 # Install into a temporary prefix (DESTDIR), build a program against the
 # installed copy through pkg-config, link it shared and static, run both,
-# then uninstall and check that nothing is left.  TAP output.
+# build a libevent program unchanged through sigio-event.pc and run it,
+# check that one needing bufferevents does not link, then uninstall and
+# check that nothing is left.  TAP output.
 set -u
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-.}
@@ -18,7 +20,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; [ -f "$tmp/out" ] && sed 's/^/# /' "$tmp/out"; }
 check() { desc=$1; shift; if "$@" >"$tmp/out" 2>&1; then ok "$desc"; else not_ok "$desc"; fi; }
 
-echo "1..8"
+echo "1..12"
 
 dest=$tmp/root
 check "make install DESTDIR=..." $MAKE -C "$top_builddir" install DESTDIR="$dest"
@@ -91,6 +93,68 @@ if "$tmp/prog-static" >"$tmp/out" 2>&1 && ! ldd "$tmp/prog-static" 2>/dev/null |
 else
 	not_ok "run static (no libsigio.so needed)"
 fi
+
+# ---- sigio-event: a libevent program, unchanged ----
+cat >"$tmp/evprog.c" <<'EOF'
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <event.h>
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[16];
+	if ((what & EV_READ) && read(fd, buf, sizeof buf) == 5 && memcmp(buf, "hello", 5) == 0)
+		*(int *)arg = 1;
+}
+
+int main(void)
+{
+	int p[2], got = 0;
+	struct event_base *base = event_base_new();
+	struct event ev;
+	if (base == NULL || pipe(p) < 0 || write(p[1], "hello", 5) != 5)
+		return 1;
+	event_set(&ev, p[0], EV_READ, on_read, &got);
+	if (event_base_set(base, &ev) < 0 || event_add(&ev, NULL) < 0)
+		return 1;
+	if (event_base_dispatch(base) != 1)
+		return 1;
+	printf("libevent %s on %s: %s\n", event_get_version(), event_base_get_method(base),
+	       got ? "ok" : "lost");
+	event_base_free(base);
+	return got ? 0 : 1;
+}
+EOF
+evpkg() { pkg-config --define-variable=prefix="$root" "$@" sigio-event; }
+if [ -f "$pcdir/sigio-event.pc" ] && [ -f "$root/include/sigio/compat/event.h" ] &&
+   [ -f "$root/include/sigio/compat/event2/event.h" ] && [ ! -e "$root/include/event.h" ]; then
+	ok "sigio-event.pc installed, its headers under include/sigio/compat only"
+else
+	not_ok "sigio-event.pc installed, its headers under include/sigio/compat only"
+fi
+# shellcheck disable=SC2046
+check "a libevent program builds unchanged through pkg-config --cflags --libs sigio-event" \
+	$CC -o "$tmp/evprog" "$tmp/evprog.c" $(evpkg --cflags) $(evpkg --libs)
+check "and runs on sigio" env LD_LIBRARY_PATH="$libdir" "$tmp/evprog"
+cat >"$tmp/bev.c" <<'EOF'
+#include <event.h>
+struct bufferevent;
+struct bufferevent *bufferevent_socket_new(struct event_base *, evutil_socket_t, int);
+int main(void)
+{
+	return bufferevent_socket_new(event_base_new(), -1, 0) != NULL;
+}
+EOF
+# shellcheck disable=SC2046
+if $CC -o "$tmp/bev" "$tmp/bev.c" $(evpkg --cflags) $(evpkg --libs) >"$tmp/out" 2>&1; then
+	not_ok "a program needing bufferevent_socket_new() links against sigio-event"
+elif grep -q "bufferevent_socket_new" "$tmp/out"; then
+	ok "a program needing bufferevents fails to link, naming bufferevent_socket_new"
+else
+	not_ok "a program needing bufferevents fails to link for another reason"
+fi
+rm -f "$tmp/out"
 
 $MAKE -C "$top_builddir" uninstall DESTDIR="$dest" >"$tmp/out" 2>&1
 left=$(find "$dest" -type f 2>/dev/null)
