@@ -79,6 +79,10 @@ struct rec {
 	char order[16];          /* letters of the callbacks, in order */
 	char letter;
 	char *log;
+	int bytes;               /* bytes read by EV_READ calls (sigio, like
+	                            its backends, allows a spurious call: the
+	                            read then says EAGAIN) */
+	int timeouts;            /* calls with EV_TIMEOUT */
 };
 
 static void
@@ -96,8 +100,11 @@ rec_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (what & EV_READ) {
 		char buf[64];
-		(void)read(fd, buf, 1);  /* one byte per call */
+		if (read(fd, buf, 1) == 1)  /* one byte per call */
+			r->bytes++;
 	}
+	if (what & EV_TIMEOUT)
+		r->timeouts++;
 	if (r->readd > 0) {
 		r->readd--;
 		cr_assert_eq(event_add(r->ev, r->tv), 0);
@@ -165,16 +172,18 @@ SIO_BACKEND_TEST(event_compat, persistent_read)
 	cr_assert_eq(event_pending(&ev, EV_READ, NULL), EV_READ);
 	for (int i = 1; i <= 3; i++) {
 		put(sv[1], "x");
-		cr_assert_eq(event_base_loop(b, EVLOOP_ONCE), 0);
-		cr_assert_eq(r.calls, i, "[%s] %d calls after %d writes", be->name, r.calls, i);
-		cr_assert_eq(r.what[i - 1], EV_READ);
+		for (int k = 0; r.bytes < i && k < SIO_TEST_MAX_ONCE; k++)
+			cr_assert_eq(event_base_loop(b, EVLOOP_ONCE), 0);
+		cr_assert_eq(r.bytes, i, "[%s] %d bytes read after %d writes", be->name,
+		             r.bytes, i);
+		cr_assert_eq(r.what[r.calls - 1], EV_READ);
 		cr_assert_eq(r.fd, sv[0]);
 	}
 	/* Still added after its calls. */
 	cr_assert_eq(event_pending(&ev, EV_READ, NULL), EV_READ);
 	/* Nothing ready: NONBLOCK returns without a call. */
 	cr_assert_eq(event_base_loop(b, EVLOOP_NONBLOCK), 0);
-	cr_assert_eq(r.calls, 3);
+	cr_assert_eq(r.bytes, 3);
 	cr_assert_eq(event_del(&ev), 0);
 	cr_assert_eq(event_pending(&ev, EV_READ, NULL), 0);
 	cr_assert_eq(event_base_dispatch(b), 1);
@@ -262,6 +271,15 @@ SIO_BACKEND_TEST(event_compat, fd_event_timeout_flags_ev_timeout)
 	close(sv[1]);
 }
 
+static void
+rearm_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rec *r = arg;
+	rec_cb(fd, what, arg);
+	if (r->timeouts == 3)
+		cr_assert_eq(event_del(r->ev), 0);
+}
+
 SIO_BACKEND_TEST(event_compat, persistent_timeout_rearms)
 {
 	struct event_base *b = base_on(be->name);
@@ -271,27 +289,22 @@ SIO_BACKEND_TEST(event_compat, persistent_timeout_rearms)
 	struct timeval tv = { 0, 10000 };
 
 	pair(sv);
-	cr_assert_eq(event_assign(&ev, b, sv[0], EV_READ | EV_PERSIST, rec_cb, &r), 0);
+	cr_assert_eq(event_assign(&ev, b, sv[0], EV_READ | EV_PERSIST, rearm_cb, &r), 0);
 	r.ev = &ev;
-	r.del_after = 4;
 	uint64_t t0 = now_ms();
 	cr_assert_eq(event_add(&ev, &tv), 0);
-	/* A byte midway: a read call, and the timeout starts again. */
+	/* A byte after the first timeout: a read call, and the timeout
+	 * starts again; the third timeout deletes the event. */
 	cr_assert_eq(event_base_loop(b, EVLOOP_ONCE), 0);
 	cr_assert_eq(r.what[0], EV_TIMEOUT);
 	put(sv[1], "r");
 	cr_assert_eq(event_base_dispatch(b), 1);
 	uint64_t took = now_ms() - t0;
-	cr_assert_eq(r.calls, 4, "[%s] %d calls", be->name, r.calls);
-	int timeouts = 0, reads = 0;
-	for (int i = 0; i < 4; i++) {
-		if (r.what[i] == EV_TIMEOUT)
-			timeouts++;
-		else if (r.what[i] == EV_READ)
-			reads++;
-	}
-	cr_assert_eq(timeouts, 3, "[%s] %d timeouts", be->name, timeouts);
-	cr_assert_eq(reads, 1);
+	cr_assert_eq(r.timeouts, 3, "[%s] %d timeouts", be->name, r.timeouts);
+	cr_assert_eq(r.bytes, 1);
+	for (int i = 0; i < r.calls && i < 16; i++)
+		cr_assert(r.what[i] == EV_TIMEOUT || r.what[i] == EV_READ,
+		          "[%s] call %d: what 0x%x", be->name, i, r.what[i]);
 	cr_assert_geq(took, 30);
 	event_base_free(b);
 	close(sv[0]);
@@ -537,10 +550,13 @@ SIO_BACKEND_TEST(event_compat, once_frees_itself_and_nonblock_once)
 	pair(sv);
 	cr_assert_eq(event_base_once(b, -1, EV_TIMEOUT, count_cb, &fired, &tv), 0);
 	cr_assert_eq(event_base_once(b, sv[0], EV_READ, count_cb, &fdcalls, NULL), 0);
-	/* Nothing ready yet: NONBLOCK runs nothing. */
+	/* NONBLOCK never waits: the fd is not ready, and the timer has run
+	 * only if 3 ms passed already (a slow machine, valgrind). */
 	cr_assert_eq(event_base_loop(b, EVLOOP_NONBLOCK), 0);
+	cr_assert_eq(fdcalls, 0);
 	/* ONCE waits for the timer, runs it and returns; the fd is pending. */
-	cr_assert_eq(event_base_loop(b, EVLOOP_ONCE), 0);
+	if (fired == 0)
+		cr_assert_eq(event_base_loop(b, EVLOOP_ONCE), 0);
 	cr_assert_eq(fired, 1);
 	cr_assert_eq(fdcalls, 0);
 	cr_assert_eq(event_base_get_num_events(b, EVENT_BASE_COUNT_ADDED), 1);
@@ -745,7 +761,9 @@ SIO_BACKEND_TEST(event_compat, reinit_after_fork)
 		         r.what[0] == EV_READ;
 		_exit(ok ? 0 : 1);
 	}
-	event_del(&ev);
+	/* The parent keeps its event until the child is done: stopping it
+	 * would turn O_ASYNC off on the description the child now serves
+	 * (signal-driven backends; see sio_loop_fork(3)). */
 	put(sv[1], "f");
 	int status;
 	pid_t w;
@@ -755,6 +773,7 @@ SIO_BACKEND_TEST(event_compat, reinit_after_fork)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	          "[%s] the child's loop did not serve its event (status 0x%x)",
 	          be->name, status);
+	event_del(&ev);
 	event_base_free(b);
 	close(sv[0]);
 	close(sv[1]);

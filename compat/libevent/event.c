@@ -250,12 +250,13 @@ remove_timeout(struct event *ev)
 static void
 del_internal(struct event *ev)
 {
-	struct event_base *b = ev->ev_base;
-
-	if (b != NULL && b->running_ev == ev)
-		b->running_deleted = true;
+	/* An event in use only: one that is not may outlive its base (the
+	 * base freed first), and its ev_base must not be read. */
 	if (!(ev->evs_flags & (EVLIST_INSERTED | EVLIST_TIMEOUT | EVLIST_ACTIVE)))
 		return;
+	struct event_base *b = ev->ev_base;
+	if (b->running_ev == ev)
+		b->running_deleted = true;
 	if (ev->evs_flags & EVLIST_ACTIVE)
 		dequeue(ev);
 	remove_timeout(ev);
@@ -1013,7 +1014,7 @@ process_active(struct event_base *b)
 		b->running_ev = ev;
 		b->running_deleted = false;
 		ran++;
-		if (ncalls < 1)
+		if (ncalls < 1 || !(ev->ev_events & EV_PERSIST))
 			ncalls = 1;
 		/* A signal that arrived n times is reported n times, unless
 		 * the callback deletes (or frees) its event. */
