@@ -71,6 +71,13 @@ struct event_base {
 	struct event *running_ev;
 	bool running_deleted;  /* running_ev was deleted during its callback */
 	int features;
+	sio_hook *prepare;     /* runs the rounds of a blocking loop */
+	sio_hook *idle;        /* started while a lower priority waits */
+	bool hooked;           /* a blocking event_base_loop() is running */
+	bool done;             /* ... and must end */
+	int loop_flags;
+	int loop_rc;
+	int ran;               /* callbacks run by this event_base_loop() */
 };
 
 struct once {
@@ -78,6 +85,8 @@ struct once {
 	event_callback_fn cb;
 	void *arg;
 };
+
+static void prepare_cb(sio_hook *h, void *arg);
 
 static struct event_base *current_base;
 static char self_cbarg_marker;
@@ -800,6 +809,9 @@ event_base_new_with_config(const struct event_config *cfg)
 	b->wake = sio_async_new(b->loop, wake_cb, b);
 	if (b->wake == NULL)
 		goto fail;
+	b->prepare = sio_prepare_start(b->loop, prepare_cb, b);
+	if (b->prepare == NULL)
+		goto fail;
 	b->features = features_of(sio_loop_backend(b->loop));
 	if ((cfg == NULL || !(cfg->flags & EVENT_BASE_FLAG_IGNORE_ENV)) &&
 	    getenv("EVENT_SHOW_METHOD") != NULL)
@@ -1031,6 +1043,71 @@ process_active(struct event_base *b)
 	return ran;
 }
 
+static void
+idle_cb(sio_hook *h, void *arg)
+{
+	(void)h;
+	(void)arg;
+}
+
+/* Whether the loop must end now (before or after a round), and why. */
+static bool
+loop_over(struct event_base *b, int flags)
+{
+	if (b->got_exit)
+		return true;
+	if (atomic_load(&b->break_req)) {
+		b->got_break = true;
+		return true;
+	}
+	if (!(flags & EVLOOP_NO_EXIT_ON_EMPTY) && b->nadded == 0 && b->nactive == 0 &&
+	    !b->exit_armed) {
+		b->loop_rc = 1;
+		return true;
+	}
+	return false;
+}
+
+/* The rounds of a blocking event_base_loop() run here, at the start of
+ * each sigio iteration, before the loop looks at the fds and may sleep:
+ * the callbacks queued by the previous iteration run, then the loop ends
+ * (sio_loop_stop: this iteration does not sleep) or goes on.  So the
+ * sio_loop runs once for the whole event_base_loop(), with its signals
+ * blocked and taken in batches, rather than being entered and left for
+ * each round. */
+static void
+prepare_cb(sio_hook *h, void *arg)
+{
+	struct event_base *b = arg;
+	(void)h;
+	if (!b->hooked || b->done)
+		return;
+	bool over = loop_over(b, b->loop_flags);
+	if (!over && b->nactive > 0) {
+		int n = process_active(b);
+		b->ran += n;
+		if ((b->loop_flags & EVLOOP_ONCE) && b->nactive == 0 && b->ran > 0) {
+			over = true;  /* returns 0, even if nothing is left */
+			if (atomic_load(&b->break_req))
+				b->got_break = true;
+		} else {
+			over = loop_over(b, b->loop_flags);
+		}
+	}
+	if (over) {
+		b->done = true;
+		sio_loop_stop(b->loop);
+	}
+	/* Callbacks of a lower priority still queued: no sleep before the
+	 * next round. */
+	if (!over && b->nactive > 0 && b->idle == NULL)
+		b->idle = sio_idle_start(b->loop, idle_cb, b);
+	else if ((over || b->nactive == 0) && b->idle != NULL) {
+		sio_hook_stop(b->idle);
+		b->idle = NULL;
+	}
+}
+
 int
 event_base_loop(struct event_base *b, int flags)
 {
@@ -1047,32 +1124,34 @@ event_base_loop(struct event_base *b, int flags)
 	atomic_store(&b->break_req, 0);
 	b->got_exit = false;
 	b->got_break = false;
+	b->loop_rc = 0;
+	b->loop_flags = flags;
 
-	int rc = 0;
-	for (;;) {
-		if (b->got_exit)
-			break;
-		if (atomic_load(&b->break_req)) {
-			b->got_break = true;
-			break;
-		}
-		if (!(flags & EVLOOP_NO_EXIT_ON_EMPTY) && b->nadded == 0 &&
-		    b->nactive == 0 && !b->exit_armed) {
-			rc = 1;
-			break;
-		}
-		int mode = (b->nactive > 0 || (flags & EVLOOP_NONBLOCK)) ? SIO_RUN_NOWAIT
-		                                                          : SIO_RUN_ONCE;
-		if (sio_loop_run(b->loop, mode) < 0) {
-			rc = -1;
-			break;
-		}
-		if (b->nactive > 0) {
+	if (flags & EVLOOP_NONBLOCK) {
+		/* Look without waiting, run what is ready, a round per
+		 * priority, until a look finds nothing. */
+		while (!loop_over(b, flags)) {
+			int mode = SIO_RUN_NOWAIT;
+			if (sio_loop_run(b->loop, mode) < 0) {
+				b->loop_rc = -1;
+				break;
+			}
+			if (b->nactive == 0)
+				break;
 			int n = process_active(b);
 			if ((flags & EVLOOP_ONCE) && b->nactive == 0 && n != 0)
 				break;
-		} else if (flags & EVLOOP_NONBLOCK) {
-			break;
+		}
+	} else if (!loop_over(b, flags)) {
+		b->hooked = true;
+		b->done = false;
+		b->ran = 0;
+		if (sio_loop_run(b->loop, SIO_RUN_DEFAULT) < 0)
+			b->loop_rc = -1;
+		b->hooked = false;
+		if (b->idle != NULL) {
+			sio_hook_stop(b->idle);
+			b->idle = NULL;
 		}
 	}
 	if (atomic_load(&b->break_req))
@@ -1080,7 +1159,7 @@ event_base_loop(struct event_base *b, int flags)
 	if (b->got_exit)
 		b->exit_armed = false;
 	atomic_store(&b->running, 0);
-	return rc;
+	return b->loop_rc;
 }
 
 int
