@@ -6,10 +6,11 @@
  * needs: an sio_io for an fd event, an sio_signal for a signal event, an
  * sio_timer for its timeout.  The watchers' callbacks never call the
  * program: they mark the event active and queue it on the base (one queue
- * per priority).  event_base_loop() runs the sio_loop one iteration at a
- * time (SIO_RUN_ONCE, or SIO_RUN_NOWAIT while something is queued) and
- * then runs the queued callbacks itself, which is what gives libevent's
- * semantics: a non-persistent event is deleted before its callback, an
+ * per priority).  A blocking event_base_loop() runs the sio_loop once
+ * (SIO_RUN_DEFAULT), and a prepare hook runs the queued callbacks at the
+ * start of each sigio iteration, before it looks at the fds and may sleep
+ * (EVLOOP_NONBLOCK: SIO_RUN_NOWAIT, then the queue).  The layer, not
+ * sigio, calls the program, which is what gives libevent's semantics: a non-persistent event is deleted before its callback, an
  * event deleted while queued is never called, event_active() queues any
  * flags, loopbreak stops after the current callback, loopexit after the
  * current round, and only the best priority that has work runs in a round.
