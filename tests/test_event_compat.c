@@ -303,7 +303,9 @@ SIO_BACKEND_TEST(event_compat, persistent_timeout_rearms)
 	cr_assert_eq(r.timeouts, 3, "[%s] %d timeouts", be->name, r.timeouts);
 	cr_assert_eq(r.bytes, 1);
 	for (int i = 0; i < r.calls && i < 16; i++)
-		cr_assert(r.what[i] == EV_TIMEOUT || r.what[i] == EV_READ,
+		/* Both at once when the timeout falls due while the read
+		 * waits for its call (a slow machine, valgrind). */
+		cr_assert(r.what[i] != 0 && (r.what[i] & ~(EV_TIMEOUT | EV_READ)) == 0,
 		          "[%s] call %d: what 0x%x", be->name, i, r.what[i]);
 	cr_assert_geq(took, 30);
 	event_base_free(b);
