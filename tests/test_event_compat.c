@@ -494,7 +494,10 @@ SIO_BACKEND_TEST(event_compat, loopexit_with_a_timeval)
 	uint64_t took = now_ms() - t0;
 	cr_assert_geq(took, 60, "[%s] loopexit(60 ms) ended the loop after %llu ms",
 	              be->name, (unsigned long long)took);
-	cr_assert_gt(ticks, 3, "[%s] %d ticks", be->name, ticks);
+	/* At least one tick (how many depends on the scheduler: under
+	 * valgrind on a loaded machine the process may wait 60 ms for a CPU;
+	 * the re-arming itself is persistent_timeout_rearms's). */
+	cr_assert_geq(ticks, 1, "[%s] %d ticks", be->name, ticks);
 	cr_assert_eq(event_base_got_exit(b), 1);
 	cr_assert_eq(event_base_got_break(b), 0);
 	cr_assert(event_pending(tick, EV_TIMEOUT, NULL));
