@@ -67,7 +67,7 @@ start() {
 		port=$((port + 1))
 		# shellcheck disable=SC2086
 		env $env taskset -c $srv_cpu "$exe" $user -t 1 -c 4096 -p $port -U 0 -l 127.0.0.1 \
-			2>>"$out/memcached-server-stderr.txt" &
+			2>>"$out/.memcached-stderr" &
 		pid=$!
 		i=0
 		while [ $i -lt 200 ]; do
@@ -141,13 +141,15 @@ done
 				awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }')
 			[ -n "$tps" ] || continue
 			awk -v s="$s" -v c="$c" -v t="$tps" -v u="$us" -v bt="${base_tps:-0}" -v bu="${base_us:-0}" 'BEGIN {
-				printf "%-9s %5s %10d %7.2fx %12.2f %7.2fx\n", s, c, t,
-				       bt > 0 ? t / bt : 0, u, bu > 0 ? u / bu : 0 }'
+				rt = 0; ru = 0
+				if (bt > 0) rt = t / bt
+				if (bu > 0) ru = u / bu
+				printf "%-9s %5s %10d %7.2fx %12.2f %7.2fx\n", s, c, t, rt, u, ru }'
 		done
 	done
 	echo
 	echo "every measurement (server conns TPS us/op):"
 	cat "$results"
 } >"$out/memcached.txt"
-rm -f "$out/.slap"
+rm -f "$out/.slap" "$out/.memcached-stderr"
 cat "$out/memcached.txt"
