@@ -2556,3 +2556,56 @@ SIO_BACKEND_TEST(connect, stream_on_refused_connect)
 	cr_assert_eq(r.err, ECONNREFUSED, "err %s", strerror(r.err));
 	t_loop_free(loop);
 }
+
+/* A listener on 127.0.0.1 whose backlog is full: one connection waits in
+ * it, unaccepted, and the SYNs of later ones are dropped (their connects
+ * stay in progress).  Returns the listener; the waiting client in *held. */
+static int
+full_listener(unsigned short *port, int *held)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(AF_INET, 0, &ss);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(l, 0, "socket: %s", strerror(errno));
+	cr_assert_eq(bind(l, (struct sockaddr *)&ss, len), 0, "bind: %s",
+	             strerror(errno));
+	cr_assert_eq(listen(l, 0), 0, "listen: %s", strerror(errno));
+	*port = fd_port(l);
+	int inprogress;
+	*held = connect_started(*port, &inprogress);
+	/* Set-up only: wait for its handshake with poll(), not the loop. */
+	struct pollfd pfd = { .fd = *held, .events = POLLOUT };
+	cr_assert_eq(poll(&pfd, 1, 10000), 1, "the first connect did not complete");
+	return l;
+}
+
+/* A write timeout bounds a connect that never completes. */
+SIO_BACKEND_TEST(connect, write_timeout_bounds_a_connect)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { 0 };
+	unsigned short port;
+	int held, inprogress;
+
+	int l = full_listener(&port, &held);
+	int fd = connect_started(port, &inprogress);
+	if (!inprogress)
+		cr_skip_test("the connect completed at once: SYNs are not dropped here");
+	rec_stream(&r, loop, fd);
+	cr_assert_eq(sio_stream_write(r.s, "x", 1), 0, "write: %s", strerror(errno));
+	cr_assert_eq(sio_stream_queued(r.s), 1, "not queued behind the connect");
+	sio_loop_update_time(loop);
+	uint64_t t0 = sio_loop_now(loop);
+	cr_assert_eq(sio_stream_set_timeouts(r.s, 0, 100), 0, "set_timeouts");
+	rec_wait_closed(&r);
+	cr_assert_eq(r.reason, SIO_CLOSE_TIMEOUT, "reason %d (%s)", r.reason,
+	             strerror(r.err));
+	uint64_t ms = r.closed_at - t0;
+	cr_assert_geq(ms, 100, "closed after %llu ms", (unsigned long long)ms);
+	cr_assert_lt(ms, 900, "closed after %llu ms: not the timeout (the SYN is "
+	             "retried after a second)", (unsigned long long)ms);
+	close(held);
+	close(l);
+	t_loop_free(loop);
+}
