@@ -2331,6 +2331,26 @@ SIO_BACKEND_TEST(timeout, read_counts_only_while_reading)
 	              (unsigned long long)(r.closed_at - t1));
 	close(p[1]);
 
+	/* A pause in the middle: the count goes on from where it stopped
+	 * (200 ms waited, 100 ms left), it does not start again. */
+	struct rec m = { 0 };
+	t_socketpair(p);
+	s = rec_stream(&m, loop, p[0]);
+	cr_assert_eq(sio_stream_set_timeouts(s, 300, 0), 0, "set_timeouts");
+	run_for(loop, 200);
+	cr_assert_eq(sio_stream_pause(s), 0, "pause");
+	run_for(loop, 300);
+	cr_assert_eq(m.closes, 0, "closed while paused (reason %d)", m.reason);
+	cr_assert_eq(sio_stream_resume(s), 0, "resume");
+	t1 = sio_loop_now(loop);
+	rec_wait_closed(&m);
+	cr_assert_eq(m.reason, SIO_CLOSE_TIMEOUT, "reason %d", m.reason);
+	cr_assert_lt(m.closed_at - t1, 250, "closed %llu ms after resuming: the "
+	             "count started again", (unsigned long long)(m.closed_at - t1));
+	cr_assert_geq(m.closed_at - t1, 50, "closed %llu ms after resuming",
+	              (unsigned long long)(m.closed_at - t1));
+	close(p[1]);
+
 	/* The watermark's pause: an echo whose peer does not read. */
 	struct rec e = { .echo = 1 };
 	struct client c = { .total = 512 * 1024 };
