@@ -15,7 +15,8 @@
  *             one: a timer per stream pushed back with sio_timer_again()
  *             in every on_read (a heap operation per read).
  * Each mode has its own loop and streams; the rounds are interleaved and
- * the median is shown, with the difference to "none" per read.  The
+ * the median is shown, wall-clock and the process's CPU time (which a busy
+ * machine disturbs less), with the difference to "none" per read.  The
  * writes of the test's ends are in the time too (the same in every mode).
  * Not a test: nothing is asserted.
  *
@@ -60,10 +61,10 @@ struct conn {
 };
 
 static double
-now_s(void)
+clock_s(clockid_t id)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
@@ -147,11 +148,12 @@ bench_close(struct bench *b)
 	free(b->c);
 }
 
-/* One round: seconds taken, or -1. */
+/* One round: wall seconds taken (CPU seconds in *cpu), or -1. */
 static double
-bench_round(struct bench *b, size_t iterations)
+bench_round(struct bench *b, size_t iterations, double *cpu)
 {
-	double t0 = now_s();
+	double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+	double t0 = clock_s(CLOCK_MONOTONIC);
 	for (size_t it = 0; it < iterations; it++) {
 		for (size_t i = 0; i < b->n; i++) {
 			ssize_t w;
@@ -165,7 +167,8 @@ bench_round(struct bench *b, size_t iterations)
 			if (sio_loop_run(b->loop, SIO_RUN_ONCE) < 0)
 				return -1;
 	}
-	return now_s() - t0;
+	*cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	return clock_s(CLOCK_MONOTONIC) - t0;
 }
 
 int
@@ -203,34 +206,41 @@ main(int argc, char **argv)
 			        strerror(errno));
 			return 1;
 		}
-	double secs[MODES][MAXROUNDS];
+	double secs[MODES][MAXROUNDS], cpus[MODES][MAXROUNDS];
 	/* Interleaved rounds; one untimed round first to warm up. */
 	for (int k = -1; k < rounds; k++)
 		for (int m = 0; m < MODES; m++) {
-			double s = bench_round(&b[m], iterations);
+			double cpu;
+			double s = bench_round(&b[m], iterations, &cpu);
 			if (s < 0) {
 				fprintf(stderr, "micro_stream: %s: %s\n", mode_name[m],
 				        strerror(errno));
 				return 1;
 			}
-			if (k >= 0)
+			if (k >= 0) {
 				secs[m][k] = s;
+				cpus[m][k] = cpu;
+			}
 		}
 	double reads = (double)streams * (double)iterations;
 	printf("# stream reads: %zu streams x %zu iterations per round, median of "
 	       "%d rounds (backend %s)\n", streams, iterations, rounds,
 	       sio_loop_backend(b[0].loop));
-	printf("%-8s %12s %12s %14s %12s\n", "mode", "total ms", "ns/read",
-	       "vs none ns", "timer fires");
-	double base = 0;
+	printf("%-8s %10s %12s %12s %12s %12s %12s\n", "mode", "total ms",
+	       "wall ns/read", "vs none", "cpu ns/read", "vs none", "timer fires");
+	double base = 0, cbase = 0;
 	for (int m = 0; m < MODES; m++) {
 		qsort(secs[m], (size_t)rounds, sizeof(double), cmp_double);
+		qsort(cpus[m], (size_t)rounds, sizeof(double), cmp_double);
 		double ns = secs[m][rounds / 2] * 1e9 / reads;
-		if (m == 0)
+		double cns = cpus[m][rounds / 2] * 1e9 / reads;
+		if (m == 0) {
 			base = ns;
-		printf("%-8s %12.2f %12.1f %+14.1f %12llu\n", mode_name[m],
-		       secs[m][rounds / 2] * 1e3, ns, ns - base,
-		       (unsigned long long)b[m].timer_fires);
+			cbase = cns;
+		}
+		printf("%-8s %10.2f %12.1f %+12.1f %12.1f %+12.1f %12llu\n",
+		       mode_name[m], secs[m][rounds / 2] * 1e3, ns, ns - base, cns,
+		       cns - cbase, (unsigned long long)b[m].timer_fires);
 	}
 	for (int m = 0; m < MODES; m++)
 		bench_close(&b[m]);
