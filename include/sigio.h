@@ -1011,9 +1011,9 @@ typedef void (*sio_stream_drain_cb)(sio_stream *s, void *arg);
 /*
  * sio_stream_on_drain - have `cb` called when the write queue falls to the
  * low watermark or below after having been above it: once per such fall,
- * from the loop (after the write that emptied it), never inside
- * sio_stream_write() or another call of this API, and not when the stream
- * ends.  A relay pauses its source when the destination's queue is high
+ * from the loop (right after the write to the fd that brought it down),
+ * never inside sio_stream_write() or another call of this API, and not for
+ * a queue dropped because the stream ended.  A relay pauses its source when the destination's queue is high
  * and resumes it here.  NULL stops it.  Returns 0, or -1 with errno EINVAL
  * (NULL stream, or one that is closing).
  */
