@@ -972,7 +972,11 @@ int sio_stream_fd(const sio_stream *s);
  * each write that takes bytes of the queue starts it again.  Both count
  * from this call, and are measured on the loop's cached time (see
  * sio_loop_now()), so they may fire up to one iteration's length early or
- * late.
+ * late.  A timeout that ran out while the loop was late (a long callback,
+ * a starved process) does not close a stream whose fd has meanwhile
+ * become readable (read count) or writable (write count): before it
+ * closes, the timer asks the fd with a zero-timeout poll(), and such a
+ * stream is served in the same iteration instead.
  *
  * One timer per stream, re-armed only when it fires: a read or a write
  * stores the time, no heap operation, so a busy stream pays next to

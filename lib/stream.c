@@ -345,6 +345,40 @@ timeouts_follow(sio_stream *s)
 		timer_cover(s, next_deadline(s));
 }
 
+/* poll() the fd for `events` without waiting: the revents, or 0. */
+static short
+poll_now(int fd, short events)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int n;
+	while ((n = poll(&p, 1, 0)) < 0 && errno == EINTR)
+		;
+	return n > 0 ? p.revents : 0;
+}
+
+/* A count ran out.  The timers run before the loop looks at the fds, so
+ * a loop that was late (a long callback, a starved process) could close
+ * a stream whose data or room arrived meanwhile and is about to be served
+ * in this very iteration: the fd is asked first, which costs a poll() per
+ * timeout that passes, never one per read. */
+static void
+forgive_if_ready(sio_stream *s, uint64_t now)
+{
+	short late = 0;
+	if (s->read_counting && s->read_mark + s->read_ms <= now)
+		late |= POLLIN;
+	if (s->write_counting && s->write_mark + s->write_ms <= now)
+		late |= POLLOUT;
+	if (late == 0)
+		return;
+	short ready = poll_now(s->fd, late);
+	short gone = ready & (POLLHUP | POLLERR);   /* the read or write says */
+	if ((late & POLLIN) && (ready & POLLIN || gone))
+		s->read_mark = now;
+	if ((late & POLLOUT) && (ready & POLLOUT || gone))
+		s->write_mark = now;
+}
+
 static void
 stream_tick(sio_timer *t, void *arg)
 {
@@ -353,9 +387,11 @@ stream_tick(sio_timer *t, void *arg)
 
 	s->depth++;
 	s->timer_armed = 0;
+	uint64_t now = stream_now(s);
+	forgive_if_ready(s, now);
 	uint64_t due = next_deadline(s);
 	/* Nothing counting: the timer rests until a count starts again. */
-	if (due != NO_DEADLINE && due > stream_now(s))
+	if (due != NO_DEADLINE && due > now)
 		timer_cover(s, due);
 	else if (due != NO_DEADLINE)
 		stream_end(s, SIO_CLOSE_TIMEOUT, ETIMEDOUT);

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -2627,5 +2628,73 @@ SIO_BACKEND_TEST(connect, write_timeout_bounds_a_connect)
 	             "retried after a second)", (unsigned long long)ms);
 	close(held);
 	close(l);
+	t_loop_free(loop);
+}
+
+/* A callback of the loop that takes long (a starved process looks the
+ * same): it does its part of the scenario, then holds the loop for
+ * `ms`. */
+struct long_cb {
+	int fd;
+	int write_byte;                 /* write a byte into fd, else drain it */
+	size_t drained;
+	unsigned ms;
+};
+
+static void
+long_cb(sio_timer *t, void *arg)
+{
+	struct long_cb *lc = arg;
+
+	if (lc->write_byte)
+		t_write_all(lc->fd, "L", 1);
+	else
+		lc->drained = t_drain(lc->fd);
+	struct timespec ts = { 0, (long)lc->ms * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* The loop is late past a timeout, but the fd became ready meanwhile:
+ * the stream is served, not closed; it closes once it waits again. */
+SIO_BACKEND_TEST(timeout, late_loop_serves_what_came)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { 0 };
+	int p[2];
+
+	/* Reading: the byte comes while the loop is held past the timeout. */
+	t_socketpair(p);
+	sio_stream *s = rec_stream(&r, loop, p[0]);
+	cr_assert_eq(sio_stream_set_timeouts(s, 50, 0), 0, "set_timeouts");
+	struct long_cb lc = { .fd = p[1], .write_byte = 1, .ms = 120 };
+	sio_timer *t = sio_timer_start(loop, 10, 0, long_cb, &lc);
+	cr_assert_not_null(t, "sio_timer_start");
+	rec_wait_closed(&r);
+	sio_timer_stop(t);
+	cr_assert_eq(r.reason, SIO_CLOSE_TIMEOUT, "reason %d", r.reason);
+	cr_assert_eq(r.bytes, 1, "closed with the byte that came unread");
+	close(p[1]);
+
+	/* Writing: room comes while the loop is held past the timeout. */
+	struct rec w = { 0 };
+	unsigned char big[64 * 1024];
+	memset(big, 'q', sizeof big);
+	t_socketpair(p);
+	set_sndbuf(p[0], 4096);
+	s = rec_stream(&w, loop, p[0]);
+	cr_assert_eq(sio_stream_set_watermarks(s, 1024, 1 << 20), 0, "watermarks");
+	cr_assert_eq(sio_stream_write(s, big, sizeof big), 0, "write");
+	cr_assert_eq(sio_stream_set_timeouts(s, 0, 50), 0, "set_timeouts");
+	struct long_cb ld = { .fd = p[1], .ms = 120 };
+	t = sio_timer_start(loop, 10, 0, long_cb, &ld);
+	cr_assert_not_null(t, "sio_timer_start");
+	rec_wait_closed(&w);
+	sio_timer_stop(t);
+	cr_assert_eq(w.reason, SIO_CLOSE_TIMEOUT, "reason %d", w.reason);
+	cr_assert_gt(ld.drained, 0, "the peer found nothing to read");
+	cr_assert_gt(t_drain(p[1]), 0, "closed without writing into the room "
+	             "that came");
+	close(p[1]);
 	t_loop_free(loop);
 }
