@@ -9,8 +9,8 @@
  * top of that:
  *   none      no timeout;
  *   timeout   sio_stream_set_timeouts(s, 10 s, 0): the stream stores the
- *             loop's time on each read, and its timer (which never fires
- *             here) is never re-armed;
+ *             loop's time on each read; its timer is re-armed once per
+ *             10 s, not per read;
  *   again     no stream timeout, but what an application would do without
  *             one: a timer per stream pushed back with sio_timer_again()
  *             in every on_read (a heap operation per read).
@@ -18,7 +18,9 @@
  * the median is shown, wall-clock and the process's CPU time (which a busy
  * machine disturbs less), with the difference to "none" per read.  The
  * writes of the test's ends are in the time too (the same in every mode).
- * Not a test: nothing is asserted.
+ * "timer fires" counts the timeouts that passed (a stream closed, an idle
+ * timer called): 0 when every stream kept reading.  Not a test: nothing is
+ * asserted.
  *
  * Usage: micro_stream [--streams=N] [--iterations=N] [--rounds=N]
  *                     [--backend=NAME]
