@@ -814,14 +814,16 @@ enum {
 	SIO_CLOSE_RESET,      /* the peer reset the connection (ECONNRESET,
 	                         EPIPE, ENOTCONN) */
 	SIO_CLOSE_ERROR,      /* another error: `err` says which */
-	SIO_CLOSE_LOCAL       /* sio_stream_close(), or the drained
+	SIO_CLOSE_LOCAL,      /* sio_stream_close(), or the drained
 	                         sio_stream_shutdown() of a non-socket */
+	SIO_CLOSE_TIMEOUT     /* a timeout of sio_stream_set_timeouts()
+	                         passed; `err` is ETIMEDOUT */
 };
 
 /* The stream is closed: no callback of it runs again, what was queued and
  * not written is dropped, and its fd is closed and the stream freed when
  * this returns (the fd is still open during the call).  `err` is the errno
- * behind SIO_CLOSE_RESET/ERROR, else 0. */
+ * behind SIO_CLOSE_RESET/ERROR, ETIMEDOUT for SIO_CLOSE_TIMEOUT, else 0. */
 typedef void (*sio_stream_close_cb)(sio_stream *s, int reason, int err, void *arg);
 
 /* Urgent byte received (TCP MSG_OOB).  `at_mark` is sockatmark() after
@@ -857,6 +859,14 @@ typedef void (*sio_stream_urgent_cb)(sio_stream *s, unsigned char byte, int at_m
  * EMSGSIZE and leaves the stream open when nothing was queued before it;
  * queued behind other messages, it closes the stream (SIO_CLOSE_ERROR,
  * EMSGSIZE) when its turn comes.
+ *
+ * A TCP socket whose nonblocking connect() is still in progress
+ * (EINPROGRESS) may be given too, which is how to start a client stream
+ * without blocking: what is written meanwhile is queued and goes out once
+ * the connection is established, and a connect that fails closes the
+ * stream with SIO_CLOSE_ERROR and its error (ECONNREFUSED, ETIMEDOUT,
+ * EHOSTUNREACH, ...).  A write timeout (sio_stream_set_timeouts()) with
+ * something queued bounds the connect.
  *
  * The default watermarks are 64 KiB high, 16 KiB low (see
  * sio_stream_set_watermarks).  Returns the stream, or NULL with errno:
@@ -959,6 +969,69 @@ size_t sio_stream_queued(const sio_stream *s);
 
 /* sio_stream_fd - the stream's fd (-1 for NULL). */
 int sio_stream_fd(const sio_stream *s);
+
+/*
+ * sio_stream_set_timeouts - close the stream with SIO_CLOSE_TIMEOUT (err
+ * ETIMEDOUT, through on_close, from the loop) when it has waited `read_ms`
+ * milliseconds for data while reading, or when queued output has made no
+ * progress for `write_ms`; 0 turns either off.  The read time counts only
+ * while the stream wants to read: not while it is paused (by the high
+ * watermark or sio_stream_pause(); a pause stops the count and a resume
+ * continues it), nor after the peer's EOF.  Each read that returns data
+ * starts it again.  The write time counts only while something is queued;
+ * each write that takes bytes of the queue starts it again.  Both count
+ * from this call, and are measured on the loop's cached time (see
+ * sio_loop_now()), so they may fire up to one iteration's length early or
+ * late.  A timeout that ran out while the loop was late (a long callback,
+ * a starved process) does not close a stream whose fd has meanwhile
+ * become readable (read count) or writable (write count): before it
+ * closes, the timer asks the fd with a zero-timeout poll(), and such a
+ * stream is served in the same iteration instead.
+ *
+ * One timer per stream, re-armed only when it fires: a read or a write
+ * stores the time, no heap operation, so a busy stream pays next to
+ * nothing for its timeouts.  While a timeout is set, that timer may keep
+ * SIO_RUN_DEFAULT running for up to the timeout's length after the stream
+ * stopped counting (paused, queue empty).  The timer never runs after the
+ * stream ended.
+ *
+ * Returns 0, or -1 with errno: EINVAL for NULL, a stream that is closing
+ * (on_close ran or is pending) or a timeout above 2^40 ms (about 34
+ * years); ENOMEM when the timer cannot be allocated.
+ */
+int sio_stream_set_timeouts(sio_stream *s, uint64_t read_ms, uint64_t write_ms);
+
+/*
+ * sio_stream_pause - stop reading, on the application's say (to push back
+ * on a fast sender: a relay whose destination is full pauses its source);
+ * sio_stream_resume - read again.  Independent of the high watermark's
+ * pause: the stream reads only when neither holds it, so resuming a stream
+ * whose queue is above the high watermark changes nothing until the queue
+ * has drained to the low one.  Neither nests: one resume undoes any number
+ * of pauses.  A paused stream still writes what is queued, still hears of
+ * errors and hangups, and still delivers urgent bytes to its on_urgent
+ * callback.  Data already in the kernel stays there: a resumed stream reads
+ * it on the loop's next iteration, not inside sio_stream_resume().  Both
+ * are safe from any callback, the stream's own included.  Returns 0, or -1
+ * with errno EINVAL (NULL, or a stream that is closing).
+ */
+int sio_stream_pause(sio_stream *s);
+int sio_stream_resume(sio_stream *s);
+
+/* The write queue drained to the low watermark (see sio_stream_on_drain());
+ * `arg` is the stream's own, given to sio_stream_new(). */
+typedef void (*sio_stream_drain_cb)(sio_stream *s, void *arg);
+
+/*
+ * sio_stream_on_drain - have `cb` called when the write queue falls to the
+ * low watermark or below after having been above it: once per such fall,
+ * from the loop (right after the write to the fd that brought it down),
+ * never inside sio_stream_write() or another call of this API, and not for
+ * a queue dropped because the stream ended.  A relay pauses its source when the destination's queue is high
+ * and resumes it here.  NULL stops it.  Returns 0, or -1 with errno EINVAL
+ * (NULL stream, or one that is closing).
+ */
+int sio_stream_on_drain(sio_stream *s, sio_stream_drain_cb cb);
 
 /* A datagram socket (UDP, or a Unix SOCK_DGRAM/SEQPACKET socket) watched
  * for whole messages.  Opaque. */
