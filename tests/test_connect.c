@@ -409,11 +409,14 @@ SIO_BACKEND_TEST(connect, happy_eyeballs_falls_back_to_ipv4)
 	port_text(port, svc, sizeof svc);
 	struct result r = { .fd = -1 };
 	struct timespec t0;
+	int before = open_fds();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	cr_assert_not_null(sio_connect_start(loop, "he.test", svc, 30000, result_cb, &r));
 	t_run(loop, SIO_RUN_DEFAULT);
 	cr_assert_eq(r.calls, 1);
 	cr_assert_eq(r.err, 0, "%s", strerror(r.err));
+	/* The winner's socket only: the ::1 attempt was closed. */
+	cr_assert_eq(open_fds(), before + 1, "the losing attempt is still open");
 	struct sockaddr_storage peer;
 	socklen_t pl = sizeof peer;
 	cr_assert_eq(getpeername(r.fd, (struct sockaddr *)&peer, &pl), 0);
