@@ -243,7 +243,7 @@ many_thread(void *arg)
 	return NULL;
 }
 
-SIO_BACKEND_TEST_TIMEOUT(work, ten_thousand_items_from_four_loops, 60)
+SIO_BACKEND_TEST(work, ten_thousand_items_from_four_loops)
 {
 	atomic_int fn_runs = 0;
 	struct many m[MANY_LOOPS];
