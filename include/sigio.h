@@ -940,7 +940,9 @@ typedef void (*sio_connect_cb)(sio_connector *c, int fd, int err, void *arg);
  * gai_strerror()'s text in sio_listener_error() during the callback.
  * Sockets are nonblocking and close-on-exec, and never raise SIGPIPE
  * (SO_NOSIGPIPE where it exists; elsewhere send with MSG_NOSIGNAL, as the
- * stream layer does).  A pending connector keeps SIO_RUN_DEFAULT running.
+ * stream layer does).  A pending connector keeps SIO_RUN_DEFAULT running;
+ * like every object of the stream layer it is not freed by
+ * sio_loop_free(): cancel it first.
  *
  * Returns the connector, or NULL with errno: EINVAL for a NULL loop, host,
  * service or cb, an empty service or a port number above 65535; ENOMEM;

@@ -347,6 +347,8 @@ sio__work_finished(sio_loop *loop, sio_work_cb done, void *arg,
 	struct sio_work *w = work_new(loop, done, arg, drop);
 	if (w == NULL)
 		return NULL;
+	/* The fork handlers guard the lock even when no thread ever starts. */
+	pthread_once(&pool_once, pool_init);
 	pthread_mutex_lock(&pool.lock);
 	deliver(w, 0, 1);
 	pthread_mutex_unlock(&pool.lock);
