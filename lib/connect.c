@@ -165,18 +165,22 @@ attempt_of(struct sio_connector *c, int fd)
 	return NULL;
 }
 
-/* Writable: connected or failed.  A report that came early (a recheck
- * while the handshake still runs) finds neither, and waits on. */
+/* Writable: connected or failed.  A report without SIO_WRITE and without
+ * an error (a hang-up seen before the handshake ended) is checked with
+ * getpeername(), and waits on if the handshake still runs. */
 static void
 attempt_cb(sio_io *io, int fd, unsigned revents, void *arg)
 {
 	(void)io;
-	(void)revents;
 	struct sio_connector *c = arg;
 	int soerr = 0;
 	socklen_t sl = sizeof soerr;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
 		soerr = errno;
+	if (soerr == 0 && (revents & SIO_WRITE)) {
+		connector_end(c, fd, 0);
+		return;
+	}
 	if (soerr == 0) {
 		struct sockaddr_storage peer;
 		socklen_t pl = sizeof peer;
