@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -343,6 +344,38 @@ SIO_BACKEND_TEST(work, workers_block_every_signal)
 	int sigs[] = { SIGIO, SIGURG, SIGUSR1, SIGALRM, SIGTERM, SIGRTMIN, SIGRTMIN + 1 };
 	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
 		cr_assert(sigismember(&p.mask, sigs[i]), "signal %d not blocked", sigs[i]);
+	t_loop_free(loop);
+}
+
+/* ---- embedding -------------------------------------------------------------- */
+
+/* An item that ends while nobody runs the loop makes sio_loop_fd() readable
+ * (the worker writes the self-pipe, which its epoll set holds) and
+ * sio_loop_timeout() 0, so that an outer loop runs this one. */
+SIO_BACKEND_TEST(work, finished_work_wakes_an_embedding_loop)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	int fd = sio_loop_fd(loop);
+	if (fd < 0) {
+		cr_assert_eq(errno, ENOSYS);       /* poll and select: none */
+		t_loop_free(loop);
+		cr_skip_test("%s has no sio_loop_fd()", be->name);
+	}
+	t_run(loop, SIO_RUN_NOWAIT);            /* nothing pending: fd quiet */
+	struct item it;
+	item_init(&it, 0, false, NULL, NULL);
+	cr_assert_not_null(sio_work_submit(loop, item_fn, item_done, &it));
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int n;
+	do   /* the wait for the worker; the bound is a safety net */
+		n = poll(&p, 1, SIO_TEST_GUARD * 1000);
+	while (n < 0 && errno == EINTR);
+	cr_assert_eq(n, 1, "sio_loop_fd() never became readable");
+	cr_assert_eq(sio_loop_timeout(loop), 0);
+	cr_assert_eq(it.done_calls, 0);
+	t_run(loop, SIO_RUN_NOWAIT);
+	cr_assert_eq(it.done_calls, 1);
+	cr_assert_eq(it.status, 0);
 	t_loop_free(loop);
 }
 
