@@ -163,8 +163,10 @@ sio_loop *sio_loop_new(const char *backend);
  * sio_loop_free - destroy a loop: every watcher still on it is stopped (its
  * O_ASYNC undone, its memory freed: handles to it become invalid), the
  * self-pipe closed, and signal dispositions restored if this was the last
- * loop that needed them.  Must not be called from a callback of that loop or
- * while another thread runs it.  NULL is ignored.
+ * loop that needed them.  Work items and lookups still pending are given
+ * up: their callbacks never run, and nothing leaks (see sio_work_submit()).
+ * Must not be called from a callback of that loop or while another thread
+ * runs it.  NULL is ignored.
  *
  * In a child process that inherited the loop through fork() and did not
  * call sio_loop_fork(), it frees the child's copy and leaves the fds'
