@@ -108,13 +108,15 @@ int sio_version_number(void);
  * `backend` names how readiness is learnt: "rtsig" (Linux: a queued
  * real-time signal per event, carrying the fd and its poll bits, see
  * sio_rtsig_set()), "sigio" (plain SIGIO with F_SETOWN and O_ASYNC, then a
- * poll of every watched fd), "poll" or "select".  NULL or "auto" picks the
- * best backend this build and platform have, in that order, passing over a
- * signal-driven one whose signal the application already handles (a SIGIO
- * handler of its own); in that case only, the environment variable
- * SIGIO_BACKEND, if set and not empty, names the backend instead.  Naming
- * "sigio" or "rtsig" gives the runtime SIGIO even if the application had a
- * handler for it (saved, and restored by the last sio_loop_free()).
+ * poll of every watched fd), "poll" or "select".  NULL or "auto" first
+ * looks at the environment variable SIGIO_BACKEND: whenever it is set, not
+ * empty and not "auto", its value is used as if it had been passed.
+ * Otherwise NULL or "auto" picks the best backend this build and platform
+ * have, in that order, passing over a signal-driven one whose signal the
+ * application already handles (a SIGIO handler of its own).  Naming
+ * "sigio" or "rtsig" (here or in SIGIO_BACKEND) gives the runtime SIGIO
+ * even if the application had a handler for it (saved, and restored by the
+ * last sio_loop_free()).  sio_loop_new(3) says the same at length.
  *
  * The sigio and rtsig backends install a handler (SA_SIGINFO | SA_RESTART)
  * for SIGIO (and rtsig for its real-time signal) when the first loop that
@@ -842,7 +844,8 @@ int sio_connect_tcp(const char *host, const char *service, int timeout_ms);
 /*
  * sio_connect_unix - the same for a Unix path, `type` SOCK_STREAM or
  * SOCK_SEQPACKET.  A listener whose backlog is full makes the connect wait,
- * up to `timeout_ms` (negative: without limit); the call blocks the
+ * up to `timeout_ms`: 0 does not wait at all (a full backlog is an
+ * ETIMEDOUT at once), negative waits without limit.  The call blocks the
  * calling thread meanwhile (sio_connect_unix_start() does not).  Returns the fd,
  * nonblocking and close-on-exec, or -1 with errno: EINVAL, ENAMETOOLONG,
  * ETIMEDOUT, or connect()'s (ENOENT, ECONNREFUSED, ...).
@@ -1023,10 +1026,12 @@ typedef void (*sio_stream_urgent_cb)(sio_stream *s, unsigned char byte, int at_m
  * nothing to read, hears of a vanished reader only when it writes).
  *
  * On sockets data goes out with send()/sendmsg() and MSG_NOSIGNAL, so a
- * vanished peer is an EPIPE, never a SIGPIPE.  On a pipe or FIFO writev()
- * must be used, and a vanished reader raises SIGPIPE: ignore SIGPIPE in
- * the application (signal(SIGPIPE, SIG_IGN)) before handing pipes to
- * streams; the stream then closes with SIO_CLOSE_RESET, EPIPE.
+ * vanished peer is an EPIPE, never a SIGPIPE.  On any other fd (a pipe,
+ * FIFO or terminal) it goes out with write() (sio_stream_write()'s
+ * immediate write) and writev() (what was queued), which have no such
+ * flag: a vanished reader raises SIGPIPE.  Ignore SIGPIPE in the
+ * application (signal(SIGPIPE, SIG_IGN)) before handing pipes to streams;
+ * the stream then closes with SIO_CLOSE_RESET, EPIPE.
  *
  * On a SOCK_SEQPACKET socket message boundaries are kept: each
  * sio_stream_write() is sent as one message (never coalesced), each
@@ -1042,7 +1047,12 @@ typedef void (*sio_stream_urgent_cb)(sio_stream *s, unsigned char byte, int at_m
  * EINVAL for a NULL loop, a listening socket or a datagram socket, EBADF
  * for a negative or closed fd, ENOMEM, or what sio_io_start() says; on
  * failure the fd is not taken (the caller still owns it, open).
- * Cost: an fstat(), an fcntl() and two getsockopt() calls.
+ * Cost: an fstat(); then, for a socket, two getsockopt() calls (its type,
+ * and whether it listens) and a getsockname() (whether TCP urgent data
+ * can arrive), plus a setsockopt(SO_NOSIGPIPE) where the platform has
+ * that option (not Linux); for any other fd, one fcntl(F_GETFL) (its access mode);
+ * then what sio_io_start() costs (the O_NONBLOCK is its fcntl()s).
+ * sio_stream_new(3) says the same.
  */
 sio_stream *sio_stream_new(sio_loop *loop, int fd, sio_stream_read_cb on_read,
                            sio_stream_close_cb on_close, void *arg);
