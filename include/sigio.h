@@ -165,8 +165,10 @@ sio_loop *sio_loop_new(const char *backend);
  * sio_loop_free - destroy a loop: every watcher still on it is stopped (its
  * O_ASYNC undone, its memory freed: handles to it become invalid), the
  * self-pipe closed, and signal dispositions restored if this was the last
- * loop that needed them.  Must not be called from a callback of that loop or
- * while another thread runs it.  NULL is ignored.
+ * loop that needed them.  Work items and lookups still pending are given
+ * up: their callbacks never run, and nothing leaks (see sio_work_submit()).
+ * Must not be called from a callback of that loop or while another thread
+ * runs it.  NULL is ignored.
  *
  * In a child process that inherited the loop through fork() and did not
  * call sio_loop_fork(), it frees the child's copy and leaves the fds'
@@ -535,6 +537,58 @@ sio_hook *sio_idle_start(sio_loop *loop, sio_hook_cb cb, void *arg);
  * ignored. */
 void sio_hook_stop(sio_hook *h);
 
+/* ---- worker threads ------------------------------------------------------- */
+
+/* A work item.  Opaque; valid until its `done` callback has returned. */
+typedef struct sio_work sio_work;
+
+/* Runs on a worker thread: it must not call this API on any loop (except
+ * the thread-safe functions, sio_async_send() and sio_loop_stop()). */
+typedef void (*sio_work_fn)(void *arg);
+
+/* Runs afterwards on the loop's thread: `status` 0 when `fn` ran, or
+ * ECANCELED when sio_work_cancel() took the item before it started. */
+typedef void (*sio_work_cb)(sio_work *w, int status, void *arg);
+
+/*
+ * sio_work_submit - run `fn(arg)` on a worker thread, then `done(w, 0,
+ * arg)` on the loop's thread, from an iteration of sio_loop_run().  Items
+ * start in the order they were submitted (as threads free up); each
+ * `done` runs in the order the items finished.  A pending item (not yet
+ * done) is an active watcher: it keeps SIO_RUN_DEFAULT running.
+ *
+ * The pool is shared by every loop of the process and started on first
+ * use: at most 4 threads, or what the environment variable SIGIO_WORKERS
+ * says (1 to 128; read once, when the first thread starts).  Threads are
+ * made as work needs them and then kept; every signal is blocked in them,
+ * so that no signal meant for a loop is ever taken by a worker.  The end
+ * of the work reaches the loop through its self-pipe, as sio_async_send()
+ * does.  Several loops in several threads may submit: each `done` runs on
+ * its own loop's thread.
+ *
+ * sio_loop_free() with items still pending: none of their `done`
+ * callbacks runs; an item not yet started is dropped (its `fn` never
+ * runs), one running finishes on its worker and is then freed by the
+ * pool.  `arg` stays the caller's in both cases: release what it points
+ * to only once `fn` can no longer use it.  In a child process (fork()),
+ * the items its loops had pending in the parent run in the parent only:
+ * the child's copies are done with ECANCELED.
+ *
+ * Returns the item, or NULL with errno: EINVAL for a NULL loop, fn or
+ * done; ENOMEM; EAGAIN when no worker thread can be started at all.
+ */
+sio_work *sio_work_submit(sio_loop *loop, sio_work_fn fn, sio_work_cb done,
+                          void *arg);
+
+/*
+ * sio_work_cancel - take back an item that has not started: returns 0, and
+ * its `done` runs with ECANCELED from the loop (never inside this call).
+ * Returns -1 with errno EBUSY when it is running or has finished (its
+ * `done` runs as usual, with 0), or was cancelled already; EINVAL for
+ * NULL.  Call it from the loop's thread, before `done` has run.
+ */
+int sio_work_cancel(sio_work *w);
+
 /* ---- embedding in another event loop --------------------------------------- */
 
 /*
@@ -777,8 +831,10 @@ void sio_listener_free(sio_listener *l);
  * nonblocking connect() waited for with poll() up to `timeout_ms`
  * milliseconds (negative: as long as the kernel tries), and returns the
  * first socket that connected: nonblocking, close-on-exec, ready for
- * sio_stream_new().  The call blocks (getaddrinfo and the connects): use
- * it at start-up, or from a loop with nothing else to serve.  Returns the
+ * sio_stream_new().  The call blocks the calling thread (getaddrinfo and
+ * the connects, one address after the other): use it at start-up, or
+ * from a loop with nothing else to serve; a loop that serves others
+ * connects with sio_connect_start().  Returns the
  * fd, or -1 with errno: EINVAL for a NULL host or service or a bad port,
  * EADDRNOTAVAIL or EAGAIN for getaddrinfo() (see sio_listener_error()),
  * ETIMEDOUT, or the last address's connect() error (ECONNREFUSED, ...).
@@ -789,11 +845,139 @@ int sio_connect_tcp(const char *host, const char *service, int timeout_ms);
  * sio_connect_unix - the same for a Unix path, `type` SOCK_STREAM or
  * SOCK_SEQPACKET.  A listener whose backlog is full makes the connect wait,
  * up to `timeout_ms`: 0 does not wait at all (a full backlog is an
- * ETIMEDOUT at once), negative waits without limit.  Returns the fd,
+ * ETIMEDOUT at once), negative waits without limit.  The call blocks the
+ * calling thread meanwhile (sio_connect_unix_start() does not).  Returns the fd,
  * nonblocking and close-on-exec, or -1 with errno: EINVAL, ENAMETOOLONG,
  * ETIMEDOUT, or connect()'s (ENOENT, ECONNREFUSED, ...).
  */
 int sio_connect_unix(const char *path, int type, int timeout_ms);
+
+/* ---- asynchronous lookups --------------------------------------------------- */
+
+struct addrinfo;
+
+/* A name lookup in progress.  Opaque; valid until its callback has
+ * returned or sio_lookup_cancel() has. */
+typedef struct sio_lookup sio_lookup;
+
+/* `status` 0 or getaddrinfo()'s EAI_* code (its text: gai_strerror()).
+ * `res` (NULL on failure) is valid during the call only. */
+typedef void (*sio_addrinfo_cb)(sio_lookup *q, int status,
+                                const struct addrinfo *res, void *arg);
+
+/* `status` 0 or getnameinfo()'s EAI_* code; `host` and `service` ("" on
+ * failure) are valid during the call only. */
+typedef void (*sio_nameinfo_cb)(sio_lookup *q, int status, const char *host,
+                                const char *service, void *arg);
+
+/*
+ * sio_getaddrinfo - getaddrinfo(host, service, hints) on a worker thread
+ * (see sio_work_submit()), then `cb` on the loop's thread.  The arguments
+ * are copied: they need not outlive the call.  A numeric host (an IPv4 or
+ * IPv6 literal, or `hints` with AI_NUMERICHOST) with a numeric or NULL
+ * service (or AI_NUMERICSERV) needs no name server: it is answered
+ * without a thread, by the loop's next iteration (never inside this
+ * call).  Lookups never occupy more than half the pool (at least one
+ * thread): a name server that does not answer cannot stop other work.
+ * A pending lookup keeps SIO_RUN_DEFAULT running.  `hints` may be NULL
+ * (as for getaddrinfo(): AF_UNSPEC, any socket type).
+ *
+ * Returns the lookup, or NULL with errno: EINVAL for a NULL loop or cb,
+ * or both host and service NULL; ENOMEM; EAGAIN (no thread can start).
+ * sio_loop_free() with lookups pending: their callbacks never run, and
+ * their memory is released (by the worker, when a resolver still blocked
+ * returns).
+ */
+sio_lookup *sio_getaddrinfo(sio_loop *loop, const char *host, const char *service,
+                            const struct addrinfo *hints, sio_addrinfo_cb cb,
+                            void *arg);
+
+/*
+ * sio_getnameinfo - getnameinfo(sa, salen, flags) on a worker thread, then
+ * `cb` on the loop's thread, as sio_getaddrinfo() (the address is copied;
+ * NI_NUMERICHOST with NI_NUMERICSERV is answered without a thread).
+ * Returns the lookup, or NULL with errno: EINVAL for a NULL loop, sa or cb
+ * or a length that is 0 or larger than struct sockaddr_storage; ENOMEM;
+ * EAGAIN.
+ */
+sio_lookup *sio_getnameinfo(sio_loop *loop, const struct sockaddr *sa,
+                            socklen_t salen, int flags, sio_nameinfo_cb cb,
+                            void *arg);
+
+/*
+ * sio_lookup_cancel - give up a lookup whose callback has not run yet,
+ * from the loop's thread (not from inside that callback).  Once it
+ * returns the callback never runs and the lookup no longer keeps the loop
+ * running; a resolver still blocked in a worker finishes there and its
+ * result is freed when it arrives.  NULL is ignored.
+ */
+void sio_lookup_cancel(sio_lookup *q);
+
+/* ---- asynchronous connect --------------------------------------------------- */
+
+/* A connect in progress.  Opaque; valid until its callback has run or
+ * sio_connect_cancel() has returned. */
+typedef struct sio_connector sio_connector;
+
+/* On success `fd` is a connected, nonblocking, close-on-exec socket that
+ * now belongs to the callback (ready for sio_stream_new()) and `err` is 0;
+ * on failure `fd` is -1 and `err` says why. */
+typedef void (*sio_connect_cb)(sio_connector *c, int fd, int err, void *arg);
+
+/*
+ * sio_connect_start - connect to (host, service) over TCP without blocking
+ * the loop: the name is looked up with sio_getaddrinfo(), and the
+ * addresses are raced as RFC 8305 (Happy Eyeballs) says.  They are put in
+ * the order of its section 4: families interleaved, one address at a
+ * time, starting with the family of getaddrinfo()'s first.  The first
+ * attempt starts at once; each next one when the previous failed, or
+ * after a Connection Attempt Delay of 250 ms, with the earlier attempts
+ * left running.  The first to connect wins, and every other attempt is
+ * closed at once.  An address whose SYNs vanish (a broken IPv6 route)
+ * therefore costs 250 ms, not the kernel's two minutes of retries.
+ *
+ * `timeout_ms` bounds the whole (lookup included); negative: no limit of
+ * ours, only the kernel's.  The callback runs once, on the loop's thread,
+ * never inside this call.  On failure `err` is ETIMEDOUT when the timeout
+ * passed; when every address failed, the connect error of the last one
+ * to fail (ECONNREFUSED, ENETUNREACH, ...); when the lookup failed,
+ * EADDRNOTAVAIL (or EAGAIN for EAI_AGAIN, ENOMEM for EAI_MEMORY), with
+ * gai_strerror()'s text in sio_listener_error() during the callback.
+ * Sockets are nonblocking and close-on-exec, and never raise SIGPIPE
+ * (SO_NOSIGPIPE where it exists; elsewhere send with MSG_NOSIGNAL, as the
+ * stream layer does).  A pending connector keeps SIO_RUN_DEFAULT running;
+ * like every object of the stream layer it is not freed by
+ * sio_loop_free(): cancel it first.
+ *
+ * Returns the connector, or NULL with errno: EINVAL for a NULL loop, host,
+ * service or cb, an empty service or a port number above 65535; ENOMEM;
+ * EAGAIN (no worker thread could start for the lookup).
+ */
+sio_connector *sio_connect_start(sio_loop *loop, const char *host,
+                                 const char *service, int timeout_ms,
+                                 sio_connect_cb cb, void *arg);
+
+/*
+ * sio_connect_unix_start - the same for a Unix-domain path, `type`
+ * SOCK_STREAM or SOCK_SEQPACKET.  A listener whose backlog is full makes
+ * it wait (it tries again, at intervals growing from 1 to 50 ms, since the
+ * kernel gives no word when room is made), up to `timeout_ms` (negative:
+ * without limit).  `err`: ETIMEDOUT, or connect()'s (ENOENT,
+ * ECONNREFUSED, ...).  Returns the connector, or NULL with errno: EINVAL
+ * (NULL or empty path, another type, NULL loop or cb), ENAMETOOLONG,
+ * ENOMEM, or socket()'s.
+ */
+sio_connector *sio_connect_unix_start(sio_loop *loop, const char *path, int type,
+                                      int timeout_ms, sio_connect_cb cb,
+                                      void *arg);
+
+/*
+ * sio_connect_cancel - give up a connect whose callback has not run, from
+ * the loop's thread (not from inside that callback): every socket it
+ * opened is closed, its lookup dropped, and the callback never runs.
+ * NULL is ignored.
+ */
+void sio_connect_cancel(sio_connector *c);
 
 /* A buffered nonblocking connection.  Opaque. */
 typedef struct sio_stream sio_stream;

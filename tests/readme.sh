@@ -7,7 +7,10 @@
 # sigio.pc, relocated to the DESTDIR.  Then run as built (without
 # LD_LIBRARY_PATH when sigio.pc carries a run path, as the README says),
 # served one TCP and one UDP echo through demo/echo-client, and stopped
-# with SIGTERM, which must make it exit 0.
+# with SIGTERM, which must make it exit 0.  The README's client example is
+# cut out and built the same way, run against the tour by address and by
+# name (the asynchronous connect), and once more after the tour stopped
+# (refused).
 top=${top_builddir:-.}
 src=${top_srcdir:-.}
 CC="${CC:-cc} ${SIO_LINK_FLAGS:-}"
@@ -15,10 +18,10 @@ MAKE=${MAKE:-make}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sigio-readme.XXXXXX") || exit 1
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-echo "1..4"
+echo "1..6"
 not_ok_all() {    # not_ok_all N: "not ok" from test N to the last
 	i=$1
-	while [ "$i" -le 4 ]; do echo "not ok $i - (not reached)"; i=$((i + 1)); done
+	while [ "$i" -le 6 ]; do echo "not ok $i - (not reached)"; i=$((i + 1)); done
 	exit 0
 }
 # The program: from its first #include to the closing brace of main().
@@ -83,11 +86,15 @@ until timeout 10 "$top/demo/echo-client" --tcp=127.0.0.1:7000 < /dev/null > /dev
 		if grep -q "in use" "$tmp/err"; then
 			echo "ok 3 # SKIP port 7000 is in use here"
 			echo "ok 4 # SKIP port 7000 is in use here"
+			echo "ok 5 # SKIP port 7000 is in use here"
+			echo "ok 6 # SKIP port 7000 is in use here"
 			exit 0
 		fi
 		sed 's/^/# /' "$tmp/err"
 		echo "not ok 3 - the tour serves 127.0.0.1:7000"
-		echo "not ok 4 - SIGTERM stops it"
+		echo "not ok 4 - the README's client (no tour to connect to)"
+		echo "not ok 5 - SIGTERM stops it"
+		echo "not ok 6 - the README's client (no tour to connect to)"
 		exit 0
 	fi
 	sleep 0.05
@@ -100,8 +107,40 @@ else
 	echo "# tcp: '$t' udp: '$u'"
 	echo "not ok 3 - the tour echoes over TCP and UDP"
 fi
+# The client example (README, "A client connects..."), built with the
+# same line and run against the tour.
+awk '/^    \/\* client.c \*\/$/ { on = 1; next }
+     on { sub(/^    /, ""); print }
+     on && /^int main/ { in_main = 1 }
+     in_main && /^}$/ { exit }' "$src/README" > "$tmp/client.c"
+cline=$(printf '%s\n' "$line" | sed 's/tour\.c/client.c -o client/')
+if (cd "$tmp" && PATH=$tmp/bin:$PATH PKG_CONFIG_PATH=$(dirname "$pc") sh -c "$cline") 2> "$tmp/cc"; then
+	c=$(env $run_env timeout 30 "$tmp/client" 127.0.0.1 2>&1)
+	n=$(env $run_env timeout 30 "$tmp/client" localhost 2>&1)
+	if [ "$c" = "hello" ] && [ "$n" = "hello" ]; then
+		echo "ok 4 - the README's client connects to the tour (by address and by name) and reads the echo"
+	else
+		echo "# 127.0.0.1: '$c' localhost: '$n'"
+		echo "not ok 4 - the README's client connects to the tour and reads the echo"
+	fi
+else
+	sed 's/^/# /' "$tmp/cc"
+	echo "not ok 4 - the README's client builds with \`$cline\`"
+fi
 kill -TERM "$pid"
 wait "$pid"
 rc=$?
 pid=
-if [ $rc -eq 0 ]; then echo "ok 4 - SIGTERM stops it, exit 0"; else echo "not ok 4 - SIGTERM stops it (exit $rc)"; fi
+if [ $rc -eq 0 ]; then echo "ok 5 - SIGTERM stops it, exit 0"; else echo "not ok 5 - SIGTERM stops it (exit $rc)"; fi
+if [ -x "$tmp/client" ]; then
+	env $run_env timeout 30 "$tmp/client" 127.0.0.1 > /dev/null 2> "$tmp/refused"
+	rc=$?
+	if [ $rc -ne 0 ] && grep -q "refused" "$tmp/refused"; then
+		echo "ok 6 - the client reports a refused connect, exit $rc"
+	else
+		echo "# exit $rc: $(cat "$tmp/refused")"
+		echo "not ok 6 - the client reports a refused connect"
+	fi
+else
+	echo "ok 6 # SKIP the client did not build"
+fi
