@@ -151,5 +151,5 @@ done
 	echo "every measurement (server conns TPS us/op):"
 	cat "$results"
 } >"$out/memcached.txt"
-rm -f "$out/.slap" "$out/.memcached-stderr"
+rm -f "$out/.slap" "$out/.memcached-stderr" "$results"
 cat "$out/memcached.txt"
