@@ -61,6 +61,8 @@ static struct sigaction sig_saved[NSIG_TRACKED];
 static atomic_int handler_pid[NSIG_TRACKED];  /* the process that installed
                                     the handler for each signal (or took
                                     it over with sio_loop_fork()) */
+static atomic_int sig_chain[NSIG_TRACKED];   /* holders that want the
+                                    application's own handler called too */
 static int rtsig_chosen;                 /* the rtsig backends' signal, or 0 */
 static int rtsig_users;                  /* loops using it */
 static int rtsig_wanted;                 /* set by sio_rtsig_set(), or 0 */
@@ -125,6 +127,27 @@ pass_on(int signo, siginfo_t *info, void *uctx)
 	}
 }
 
+/* After the loops heard of it, the signal goes on to the handler the
+ * application had installed before the runtime took it, as if the runtime
+ * were not there: a SIGCHLD handler of the application's keeps working
+ * while child watchers exist.  Its SA_NOCLDSTOP is honoured here, since
+ * the runtime's own disposition cannot carry it for both.  Its other
+ * flags (SA_RESETHAND, SA_NODEFER) are not emulated. */
+static void
+chain_on(int signo, siginfo_t *info, void *uctx)
+{
+	const struct sigaction *old = &sig_saved[signo];
+	if (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN)
+		return;
+	if (signo == SIGCHLD && (old->sa_flags & SA_NOCLDSTOP) && info != NULL &&
+	    (info->si_code == CLD_STOPPED || info->si_code == CLD_CONTINUED))
+		return;
+	if (old->sa_flags & SA_SIGINFO)
+		old->sa_sigaction(signo, info, uctx);
+	else
+		old->sa_handler(signo);
+}
+
 /* The handler: one record into the self-pipe of each loop it concerns.
  * Only write(2), a gettid system call and atomics; errno preserved.  A
  * readiness signal was sent to the thread that owns the fd, so it goes to
@@ -149,6 +172,8 @@ sio_signal_handler(int signo, siginfo_t *info, void *uctx)
 	}
 	if (!is_fd_sig || post(&rec, self, sio__gettid(), -1) == 0)
 		(void)post(&rec, self, 0, -1);
+	if (atomic_load(&sig_chain[signo]) > 0)
+		chain_on(signo, info, uctx);
 	errno = saved;
 }
 
@@ -327,12 +352,16 @@ sio__signals_unwant(sio_loop *loop, int signo)
 		if (handler_is_ours(signo)) {
 			/* Ignoring a signal discards its pending instances:
 			 * none queued for us may reach a default action that
-			 * kills. */
-			struct sigaction ign;
-			memset(&ign, 0, sizeof ign);
-			ign.sa_handler = SIG_IGN;
-			sigemptyset(&ign.sa_mask);
-			(void)sigaction(signo, &ign, NULL);
+			 * kills.  Not SIGCHLD: its default kills nobody, and
+			 * ignoring it even for an instant has the kernel reap
+			 * the application's children that exit meanwhile. */
+			if (signo != SIGCHLD) {
+				struct sigaction ign;
+				memset(&ign, 0, sizeof ign);
+				ign.sa_handler = SIG_IGN;
+				sigemptyset(&ign.sa_mask);
+				(void)sigaction(signo, &ign, NULL);
+			}
 			(void)sigaction(signo, &sig_saved[signo], NULL);
 		}
 		/* else the application installed a handler of its own since:
@@ -341,6 +370,42 @@ sio__signals_unwant(sio_loop *loop, int signo)
 		sig_kind[signo] = SIG_KIND_NONE;
 	}
 	pthread_mutex_unlock(&sig_lock);
+}
+
+/* A loop's watchers of a signal, of every kind (signal watchers, child
+ * watchers for SIGCHLD), share the loop's one want of it: the first hold
+ * takes it, the last release lets it go.  `chain`: the holder wants the
+ * application's own handler called after the runtime's (see chain_on()). */
+int
+sio__signals_hold(sio_loop *loop, int signo, int chain)
+{
+	if (signo <= 0 || signo >= NSIG_TRACKED) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (chain)      /* before the handler can run for this holder */
+		atomic_fetch_add(&sig_chain[signo], 1);
+	if (loop->sig_holds[signo] == 0 &&
+	    sio__signals_want(loop, signo, 0, 0) < 0) {
+		int saved = errno;
+		if (chain)
+			atomic_fetch_sub(&sig_chain[signo], 1);
+		errno = saved;
+		return -1;
+	}
+	loop->sig_holds[signo]++;
+	return 0;
+}
+
+void
+sio__signals_release(sio_loop *loop, int signo, int chain)
+{
+	if (signo <= 0 || signo >= NSIG_TRACKED || loop->sig_holds[signo] == 0)
+		return;
+	if (--loop->sig_holds[signo] == 0)
+		sio__signals_unwant(loop, signo);
+	if (chain)
+		atomic_fetch_sub(&sig_chain[signo], 1);
 }
 
 /* The runtime takes `signo` for readiness (SIGIO, SIGURG, the rtsig
