@@ -287,8 +287,35 @@ static void block_more(sio_loop *loop, int signo);
  * and drained while the loop runs; else a signal watched by the user.  A
  * signal is one or the other in the whole process (EBUSY).  `polite`: fail
  * with EBUSY rather than take a signal the application handles. */
+/* The flags of the runtime's disposition for `signo`.  SIGCHLD taken for
+ * child watchers (`chained`) copies the application's SA_NOCLDSTOP, and
+ * sets it when the application had no handler: stops are not the
+ * runtime's business, and a stop's or a continue's SIGCHLD still pending
+ * would swallow an exit's (instances coalesce), so that the application's
+ * handler would never hear of that exit. */
+static int
+disposition_flags(int signo, int chained)
+{
+	int flags = SA_SIGINFO | SA_RESTART;
+	struct sigaction cur;
+	if (chained && signo == SIGCHLD && sigaction(signo, NULL, &cur) == 0 &&
+	    (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN ||
+	     (cur.sa_flags & SA_NOCLDSTOP)))
+		flags |= SA_NOCLDSTOP;
+	return flags;
+}
+
+static int signals_want(sio_loop *loop, int signo, int fd_sig, int polite,
+                        int chained);
+
 int
 sio__signals_want(sio_loop *loop, int signo, int fd_sig, int polite)
+{
+	return signals_want(loop, signo, fd_sig, polite, 0);
+}
+
+static int
+signals_want(sio_loop *loop, int signo, int fd_sig, int polite, int chained)
 {
 	if (signo <= 0 || signo >= NSIG_TRACKED) {
 		errno = EINVAL;
@@ -314,7 +341,7 @@ sio__signals_want(sio_loop *loop, int signo, int fd_sig, int polite)
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_sigaction = sio_signal_handler;
-		sa.sa_flags = SA_SIGINFO | SA_RESTART;
+		sa.sa_flags = disposition_flags(signo, chained);
 		sigfillset(&sa.sa_mask);  /* one handler at a time per thread */
 		if (sigaction(signo, &sa, &sig_saved[signo]) < 0) {
 			int saved = errno;
@@ -386,7 +413,7 @@ sio__signals_hold(sio_loop *loop, int signo, int chain)
 	if (chain)      /* before the handler can run for this holder */
 		atomic_fetch_add(&sig_chain[signo], 1);
 	if (loop->sig_holds[signo] == 0 &&
-	    sio__signals_want(loop, signo, 0, 0) < 0) {
+	    signals_want(loop, signo, 0, 0, chain) < 0) {
 		int saved = errno;
 		if (chain)
 			atomic_fetch_sub(&sig_chain[signo], 1);

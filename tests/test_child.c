@@ -1,0 +1,771 @@
+/*
+ * test_child.c - child watchers and sio_spawn(), on every backend: exit
+ * codes and signal deaths reported once with the right status, a child
+ * that exited before its watcher started, watchers stopped from their
+ * callback and before the child exits, the errors, sio_child_kill()
+ * before and after the reap, children nobody watches left to the
+ * application, the application's SIGCHLD handler still called (and its
+ * SA_NOCLDSTOP honoured), the disposition restored, two loops in two
+ * threads each reaping its own children, a burst of children; then
+ * spawn: stdio pipes carrying data through cat, /dev/null, fds given,
+ * exec errors (no zombie, no fd left), cwd and environment, sessions and
+ * process groups, fds not leaked, signals clean in the child.
+ *
+ * No test sleeps to wait: a child waits on a pipe the test holds (the
+ * "gate"), a child's exit is awaited with waitid(WNOWAIT) where the test
+ * must not reap it, and the loop runs until its callback said so.  Every
+ * test ends by checking that it left no zombie (/proc).  Helper threads
+ * never call cr_assert.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+/* ---- helpers ------------------------------------------------------------- */
+
+/* Zombies whose parent is this process, counted from /proc. */
+static int
+zombies(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d, "opendir /proc: %s", strerror(errno));
+	while ((e = readdir(d)) != NULL) {
+		char path[300], buf[512], state;
+		const char *rp;
+		int ppid;
+		FILE *f;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(buf, sizeof buf, f) != NULL &&
+		    (rp = strrchr(buf, ')')) != NULL &&
+		    sscanf(rp + 1, " %c %d", &state, &ppid) == 2 &&
+		    ppid == (int)getpid() && state == 'Z')
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+static void
+no_zombies(const struct sio_test_backend *be)
+{
+	cr_assert_eq(zombies(), 0, "[%s] zombies left behind", be->name);
+}
+
+/* A child that waits for one byte on a pipe and exits with that byte as
+ * its status (0 at end of file).  *gate is the test's write end. */
+static pid_t
+fork_gated(int *gate)
+{
+	int p[2];
+	pid_t pid;
+
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0, "pipe2: %s", strerror(errno));
+	pid = fork();
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		unsigned char c = 0;
+		close(p[1]);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(c);
+	}
+	close(p[0]);
+	*gate = p[1];
+	return pid;
+}
+
+/* Open the gate: the child exits with `code`. */
+static void
+gate_open(int gate, unsigned char code)
+{
+	t_write_all(gate, &code, 1);
+	close(gate);
+}
+
+static pid_t
+fork_exit(int code)
+{
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(code);
+	return pid;
+}
+
+/* Block until `pid` has exited, without reaping it. */
+static void
+await_exit(pid_t pid)
+{
+	siginfo_t si;
+	int rc;
+
+	do
+		rc = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT);
+	while (rc < 0 && errno == EINTR);
+	cr_assert_eq(rc, 0, "waitid(WNOWAIT): %s", strerror(errno));
+}
+
+/* What a child watcher saw. */
+struct rep {
+	int calls;
+	pid_t pid;
+	int status;
+	int stop;               /* stop itself from the callback */
+	sio_child *self;
+	pthread_t thread;
+};
+
+static void
+rep_cb(sio_child *c, pid_t pid, int status, void *arg)
+{
+	struct rep *r = arg;
+
+	r->calls++;
+	r->pid = pid;
+	r->status = status;
+	r->self = c;
+	r->thread = pthread_self();
+	if (r->stop)
+		sio_child_stop(c);
+}
+
+static bool
+rep_called(void *arg)
+{
+	return ((struct rep *)arg)->calls > 0;
+}
+
+static sio_child *
+watch(sio_loop *loop, pid_t pid, struct rep *r)
+{
+	sio_child *c = sio_child_start(loop, pid, rep_cb, r);
+
+	cr_assert_not_null(c, "sio_child_start(%d): %s", (int)pid,
+	                   strerror(errno));
+	return c;
+}
+
+static void
+run_until_called(const struct sio_test_backend *be, sio_loop *loop,
+                 struct rep *r)
+{
+	cr_assert(t_run_until(loop, rep_called, r, SIO_TEST_MAX_ONCE),
+	          "[%s] the child's end was never reported", be->name);
+}
+
+static struct sigaction
+disposition(int signo)
+{
+	struct sigaction sa;
+
+	cr_assert_eq(sigaction(signo, NULL, &sa), 0, "sigaction: %s",
+	             strerror(errno));
+	return sa;
+}
+
+static bool
+chld_is_default(void)
+{
+	struct sigaction sa = disposition(SIGCHLD);
+
+	return !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == SIG_DFL;
+}
+
+/* ---- exit statuses ---------------------------------------------------------- */
+
+SIO_BACKEND_TEST(child, exit_code_reported_once)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rep r = { 0 };
+	int gate;
+	pid_t pid = fork_gated(&gate);
+	sio_child *c = watch(loop, pid, &r);
+
+	cr_assert_eq(sio_child_pid(c), pid, "[%s] sio_child_pid", be->name);
+	gate_open(gate, 7);
+	run_until_called(be, loop, &r);
+	cr_assert_eq(r.pid, pid, "[%s] callback pid %d, want %d", be->name,
+	             (int)r.pid, (int)pid);
+	cr_assert_eq(r.self, c, "[%s] callback got another handle", be->name);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 7,
+	          "[%s] status %#x, want exit 7", be->name, r.status);
+	/* Reaped by the runtime: nothing left for anybody. */
+	cr_assert_eq(waitpid(pid, NULL, WNOHANG), -1, "[%s] child not reaped",
+	             be->name);
+	cr_assert_eq(errno, ECHILD, "[%s] waitpid: %s", be->name, strerror(errno));
+	/* Inactive, but the handle is valid until stopped: DEFAULT returns,
+	 * and the callback never runs again. */
+	t_run(loop, SIO_RUN_DEFAULT);
+	t_run_nowait(loop, 3);
+	cr_assert_eq(r.calls, 1, "[%s] reported %d times", be->name, r.calls);
+	cr_assert_eq(sio_child_pid(c), pid, "[%s] pid after the report", be->name);
+	sio_child_stop(c);
+	cr_assert(chld_is_default(), "[%s] SIGCHLD not restored", be->name);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(child, exit_zero_and_255)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rep r0 = { .stop = 1 }, r1 = { .stop = 1 };
+
+	watch(loop, fork_exit(0), &r0);
+	watch(loop, fork_exit(255), &r1);
+	t_run(loop, SIO_RUN_DEFAULT);   /* returns once both stopped */
+	cr_assert_eq(r0.calls, 1, "[%s] first: %d calls", be->name, r0.calls);
+	cr_assert_eq(r1.calls, 1, "[%s] second: %d calls", be->name, r1.calls);
+	cr_assert(WIFEXITED(r0.status) && WEXITSTATUS(r0.status) == 0,
+	          "[%s] status %#x, want exit 0", be->name, r0.status);
+	cr_assert(WIFEXITED(r1.status) && WEXITSTATUS(r1.status) == 255,
+	          "[%s] status %#x, want exit 255", be->name, r1.status);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(child, signal_death_and_kill)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rep r = { 0 };
+	int gate;
+	pid_t pid = fork_gated(&gate);
+	sio_child *c = watch(loop, pid, &r);
+
+	cr_assert_eq(sio_child_kill(c, 0), 0, "[%s] kill(0) on a live child: %s",
+	             be->name, strerror(errno));
+	cr_assert_eq(sio_child_kill(c, SIGTERM), 0, "[%s] sio_child_kill: %s",
+	             be->name, strerror(errno));
+	run_until_called(be, loop, &r);
+	cr_assert(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGTERM,
+	          "[%s] status %#x, want SIGTERM", be->name, r.status);
+	/* Reaped: the pid may be another process's already. */
+	errno = 0;
+	cr_assert_eq(sio_child_kill(c, SIGKILL), -1, "[%s] kill after the reap "
+	             "succeeded", be->name);
+	cr_assert_eq(errno, ESRCH, "[%s] kill after reap: %s", be->name,
+	             strerror(errno));
+	errno = 0;
+	cr_assert_eq(sio_child_kill(NULL, SIGTERM), -1, "[%s] NULL", be->name);
+	cr_assert_eq(errno, EINVAL, "[%s] NULL: %s", be->name, strerror(errno));
+	close(gate);
+	sio_child_stop(c);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(child, kill_with_a_bad_signal)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rep r = { .stop = 1 };
+	int gate;
+	pid_t pid = fork_gated(&gate);
+	sio_child *c = watch(loop, pid, &r);
+
+	errno = 0;
+	cr_assert_eq(sio_child_kill(c, 1000), -1, "[%s] signal 1000 accepted",
+	             be->name);
+	cr_assert_eq(errno, EINVAL, "[%s] signal 1000: %s", be->name,
+	             strerror(errno));
+	gate_open(gate, 1);
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1,
+	          "[%s] status %#x", be->name, r.status);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+/* ---- when the watcher starts and stops ------------------------------------- */
+
+SIO_BACKEND_TEST(child, exited_before_start)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rep r = { .stop = 1 };
+	pid_t pid = fork_exit(42);
+
+	await_exit(pid);        /* a zombie now, its SIGCHLD long gone */
+	watch(loop, pid, &r);
+	t_run(loop, SIO_RUN_ONCE);
+	cr_assert_eq(r.calls, 1, "[%s] a child that had exited was not "
+	             "reported on the next iteration", be->name);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 42,
+	          "[%s] status %#x, want exit 42", be->name, r.status);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(child, stopped_before_exit_is_left_unreaped)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rep r = { 0 };
+	int gate, status;
+	pid_t pid = fork_gated(&gate);
+	sio_child *c = watch(loop, pid, &r);
+
+	t_run_nowait(loop, 2);
+	sio_child_stop(c);
+	cr_assert(chld_is_default(), "[%s] SIGCHLD not restored", be->name);
+	gate_open(gate, 9);
+	await_exit(pid);
+	t_run(loop, SIO_RUN_DEFAULT);   /* nothing active: returns */
+	t_run_nowait(loop, 2);
+	cr_assert_eq(r.calls, 0, "[%s] a stopped watcher ran", be->name);
+	cr_assert_eq(waitpid(pid, &status, 0), pid, "[%s] the child was taken "
+	             "from the application: %s", be->name, strerror(errno));
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 9,
+	          "[%s] status %#x", be->name, status);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+/* A callback that stops another watcher whose child exited in the same
+ * iteration: that one must not run. */
+struct pair {
+	sio_child *other;
+	int calls;
+};
+
+static void
+stop_other_cb(sio_child *c, pid_t pid, int status, void *arg)
+{
+	struct pair *p = arg;
+
+	p->calls++;
+	sio_child_stop(p->other);
+	sio_child_stop(c);
+}
+
+SIO_BACKEND_TEST(child, stop_another_from_a_callback)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct pair a = { 0 }, b = { 0 };
+	pid_t pa = fork_exit(1), pb = fork_exit(2);
+
+	await_exit(pa);
+	await_exit(pb);
+	a.other = sio_child_start(loop, pb, stop_other_cb, &b);
+	b.other = sio_child_start(loop, pa, stop_other_cb, &a);
+	cr_assert(a.other != NULL && b.other != NULL, "[%s] start: %s", be->name,
+	          strerror(errno));
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert_eq(a.calls + b.calls, 1, "[%s] %d callbacks, want 1: a "
+	             "stopped watcher ran", be->name, a.calls + b.calls);
+	/* The one never reported is still the application's to reap. */
+	int reaped = (waitpid(pa, NULL, WNOHANG) == pa) +
+	             (waitpid(pb, NULL, WNOHANG) == pb);
+	cr_assert_eq(reaped, 1, "[%s] %d children left to reap, want 1",
+	             be->name, reaped);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+/* A callback that starts a watcher on a new child. */
+static sio_loop *chain_loop;
+
+struct chain {
+	int left;
+	int calls;
+	int bad;
+};
+
+static void
+chain_cb(sio_child *c, pid_t pid, int status, void *arg)
+{
+	struct chain *ch = arg;
+
+	ch->calls++;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != ch->left % 256)
+		ch->bad++;
+	sio_child_stop(c);
+	if (--ch->left > 0) {
+		pid_t p = fork();
+		if (p == 0)
+			_exit(ch->left % 256);
+		if (p < 0 || sio_child_start(chain_loop, p, chain_cb,
+		                             ch) == NULL)
+			ch->bad++;
+	}
+}
+
+SIO_BACKEND_TEST(child, start_from_a_callback)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct chain ch = { .left = 20 };
+
+	chain_loop = loop;
+	cr_assert_not_null(sio_child_start(loop, fork_exit(20), chain_cb, &ch),
+	                   "[%s] start: %s", be->name, strerror(errno));
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert_eq(ch.calls, 20, "[%s] %d of 20 children reported", be->name,
+	             ch.calls);
+	cr_assert_eq(ch.bad, 0, "[%s] %d wrong statuses or starts", be->name,
+	             ch.bad);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+/* ---- errors ------------------------------------------------------------------ */
+
+static void
+refused(sio_loop *loop, pid_t pid, sio_child_cb cb, int want, const char *why)
+{
+	struct rep r = { 0 };
+
+	errno = 0;
+	cr_assert_null(sio_child_start(loop, pid, cb, &r), "%s accepted", why);
+	cr_assert_eq(errno, want, "%s: errno %d (%s), want %d", why, errno,
+	             strerror(errno), want);
+}
+
+SIO_BACKEND_TEST(child, errors)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	sio_loop *other = t_loop_new(be->name);
+	struct rep r = { .stop = 1 };
+	int gate;
+	pid_t pid = fork_gated(&gate), done = fork_exit(0);
+
+	refused(NULL, pid, rep_cb, EINVAL, "a NULL loop");
+	refused(loop, pid, NULL, EINVAL, "a NULL callback");
+	refused(loop, 0, rep_cb, EINVAL, "pid 0");
+	refused(loop, -1, rep_cb, EINVAL, "pid -1");
+	refused(loop, getpid(), rep_cb, ECHILD, "the process itself");
+	refused(loop, getppid(), rep_cb, ECHILD, "the parent");
+	refused(loop, 1, rep_cb, ECHILD, "init");
+	cr_assert_eq(waitpid(done, NULL, 0), done, "waitpid: %s", strerror(errno));
+	refused(loop, done, rep_cb, ECHILD, "a child already reaped");
+	cr_assert(chld_is_default(), "[%s] a refused start took SIGCHLD",
+	          be->name);
+
+	sio_child *c = watch(loop, pid, &r);
+	refused(loop, pid, rep_cb, EBUSY, "a pid watched twice in one loop");
+	refused(other, pid, rep_cb, EBUSY, "a pid watched in another loop");
+	sio_child_stop(NULL);           /* ignored */
+	errno = 0;
+	cr_assert_eq(sio_child_pid(NULL), -1, "sio_child_pid(NULL)");
+	cr_assert_eq(errno, EINVAL, "sio_child_pid(NULL): %s", strerror(errno));
+	gate_open(gate, 0);
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert_eq(r.calls, 1, "[%s] %d calls", be->name, r.calls);
+	(void)c;
+	/* Reaped and stopped: the pid may be watched again (ECHILD now). */
+	refused(other, pid, rep_cb, ECHILD, "a reaped pid");
+	no_zombies(be);
+	t_loop_free(other);
+	t_loop_free(loop);
+}
+
+/* ---- other code's children and handlers -------------------------------------- */
+
+SIO_BACKEND_TEST(child, unwatched_children_left_alone)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rep r = { .stop = 1 };
+	int status;
+	pid_t mine = fork_exit(5), theirs = fork_exit(6);
+
+	await_exit(theirs);     /* its SIGCHLD comes while the loop works */
+	watch(loop, mine, &r);
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 5,
+	          "[%s] status %#x", be->name, r.status);
+	cr_assert_eq(waitpid(theirs, &status, WNOHANG), theirs, "[%s] the "
+	             "application's child was taken: %s", be->name,
+	             strerror(errno));
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 6,
+	          "[%s] the application's child: status %#x", be->name, status);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+/* The application's own SIGCHLD handler, installed before the runtime. */
+static volatile sig_atomic_t app_calls, app_stops, app_last_pid;
+
+static void
+app_handler(int signo, siginfo_t *si, void *uctx)
+{
+	app_calls++;
+	if (si->si_code == CLD_STOPPED || si->si_code == CLD_CONTINUED)
+		app_stops++;
+	else
+		app_last_pid = si->si_pid;
+}
+
+static void
+app_plain_handler(int signo)
+{
+	app_calls++;
+}
+
+static void
+install_app(int flags, bool siginfo)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	if (siginfo)
+		sa.sa_sigaction = app_handler;
+	else
+		sa.sa_handler = app_plain_handler;
+	sa.sa_flags = flags | (siginfo ? SA_SIGINFO : 0);
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGCHLD, &sa, NULL), 0, "sigaction: %s",
+	             strerror(errno));
+	app_calls = app_stops = app_last_pid = 0;
+}
+
+SIO_BACKEND_TEST(child, application_handler_still_called)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rep r = { .stop = 1 };
+	pid_t pid;
+
+	install_app(SA_RESTART, true);
+	pid = fork_exit(3);
+	watch(loop, pid, &r);
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert_eq(r.calls, 1, "[%s] not reported", be->name);
+	/* The child's SIGCHLD ran the runtime's handler, then the
+	 * application's, before the loop could reap it. */
+	cr_assert_geq(app_calls, 1, "[%s] the application's handler was not "
+	              "called", be->name);
+	cr_assert_eq(app_last_pid, pid, "[%s] the application's handler saw "
+	             "pid %d, want %d", be->name, (int)app_last_pid, (int)pid);
+	/* Restored: the application's handler is the disposition again. */
+	struct sigaction now = disposition(SIGCHLD);
+	cr_assert(now.sa_sigaction == app_handler, "[%s] SIGCHLD disposition "
+	          "not restored", be->name);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(child, application_plain_handler_called)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rep r = { .stop = 1 };
+
+	install_app(0, false);
+	watch(loop, fork_exit(4), &r);
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 4,
+	          "[%s] status %#x", be->name, r.status);
+	cr_assert_geq(app_calls, 1, "[%s] the application's handler was not "
+	              "called", be->name);
+	cr_assert(disposition(SIGCHLD).sa_handler == app_plain_handler,
+	          "[%s] SIGCHLD disposition not restored", be->name);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+/* A stopped and continued child is not reported, and an application
+ * handler installed with SA_NOCLDSTOP does not hear of it either. */
+SIO_BACKEND_TEST(child, stops_not_reported_nocldstop_kept)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rep r = { .stop = 1 };
+	int gate;
+	pid_t pid;
+	siginfo_t si;
+
+	install_app(SA_NOCLDSTOP | SA_RESTART, true);
+	pid = fork_gated(&gate);
+	sio_child *c = watch(loop, pid, &r);
+	cr_assert_eq(sio_child_kill(c, SIGSTOP), 0, "SIGSTOP: %s", strerror(errno));
+	cr_assert_eq(waitid(P_PID, (id_t)pid, &si, WSTOPPED | WNOWAIT), 0,
+	             "waitid(WSTOPPED): %s", strerror(errno));
+	t_run_nowait(loop, 3);
+	cr_assert_eq(sio_child_kill(c, SIGCONT), 0, "SIGCONT: %s", strerror(errno));
+	cr_assert_eq(waitid(P_PID, (id_t)pid, &si, WCONTINUED | WNOWAIT), 0,
+	             "waitid(WCONTINUED): %s", strerror(errno));
+	t_run_nowait(loop, 3);
+	cr_assert_eq(r.calls, 0, "[%s] a stop or continue was reported", be->name);
+	gate_open(gate, 8);
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert_eq(r.calls, 1, "[%s] %d calls", be->name, r.calls);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 8,
+	          "[%s] status %#x", be->name, r.status);
+	cr_assert_eq(app_stops, 0, "[%s] the application asked SA_NOCLDSTOP, "
+	             "yet its handler heard of %d stops", be->name, (int)app_stops);
+	cr_assert_geq(app_calls, 1, "[%s] the application's handler missed the "
+	              "exit", be->name);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+/* A sio_signal watcher of SIGCHLD and a child watcher in one loop share
+ * the signal; each stops without taking it from the other. */
+static void
+sig_count_cb(sio_signal *s, int signo, unsigned count, void *arg)
+{
+	*(unsigned *)arg += count;
+}
+
+SIO_BACKEND_TEST(child, shares_sigchld_with_a_signal_watcher)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rep r = { .stop = 1 };
+	unsigned seen = 0;
+	sio_signal *s = sio_signal_start(loop, SIGCHLD, sig_count_cb, &seen);
+
+	cr_assert_not_null(s, "sio_signal_start: %s", strerror(errno));
+	watch(loop, fork_exit(11), &r);
+	while (r.calls == 0 || seen == 0)
+		t_run(loop, SIO_RUN_ONCE);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 11,
+	          "[%s] status %#x", be->name, r.status);
+	cr_assert(!chld_is_default(), "[%s] the child watcher's stop took "
+	          "SIGCHLD from the signal watcher", be->name);
+	sio_signal_stop(s);
+	cr_assert(chld_is_default(), "[%s] SIGCHLD not restored", be->name);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+/* ---- many children, several loops ---------------------------------------------- */
+
+struct burst {
+	int calls;
+	int bad;
+};
+
+static void
+burst_cb(sio_child *c, pid_t pid, int status, void *arg)
+{
+	struct burst *b = arg;
+
+	b->calls++;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != pid % 200)
+		b->bad++;
+	sio_child_stop(c);
+}
+
+SIO_BACKEND_TEST_TIMEOUT(child, burst_of_children, 120)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct burst b = { 0 };
+	int n = t_under_valgrind() ? 100 : 1000, gate[2];
+
+	/* They all wait on one pipe and exit at once when it closes. */
+	cr_assert_eq(pipe2(gate, O_CLOEXEC), 0, "pipe2: %s", strerror(errno));
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork();
+		cr_assert_geq(pid, 0, "fork %d: %s", i, strerror(errno));
+		if (pid == 0) {
+			char c;
+			close(gate[1]);
+			while (read(gate[0], &c, 1) < 0 && errno == EINTR)
+				;
+			_exit(getpid() % 200);
+		}
+		cr_assert_not_null(sio_child_start(loop, pid, burst_cb, &b),
+		                   "start %d: %s", i, strerror(errno));
+	}
+	close(gate[0]);
+	close(gate[1]);
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert_eq(b.calls, n, "[%s] %d of %d children reported", be->name,
+	             b.calls, n);
+	cr_assert_eq(b.bad, 0, "[%s] %d wrong statuses", be->name, b.bad);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+/* Two loops, each run by its own thread with its own children. */
+struct lane {
+	char backend[16];
+	int n;
+	int calls, bad, wrong_thread, failed;
+	pthread_t self;
+	sio_loop *loop;
+};
+
+static void
+lane_cb(sio_child *c, pid_t pid, int status, void *arg)
+{
+	struct lane *l = arg;
+
+	l->calls++;
+	if (!pthread_equal(pthread_self(), l->self))
+		l->wrong_thread++;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != pid % 100)
+		l->bad++;
+	sio_child_stop(c);
+}
+
+static void *
+lane_main(void *arg)
+{
+	struct lane *l = arg;
+
+	l->self = pthread_self();
+	l->loop = sio_loop_new(l->backend);
+	if (l->loop == NULL) {
+		l->failed = 1;
+		return NULL;
+	}
+	for (int i = 0; i < l->n; i++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(getpid() % 100);
+		if (pid < 0 || sio_child_start(l->loop, pid, lane_cb, l) == NULL) {
+			l->failed = 1;
+			break;
+		}
+	}
+	if (sio_loop_run(l->loop, SIO_RUN_DEFAULT) < 0)
+		l->failed = 1;
+	sio_loop_free(l->loop);
+	return NULL;
+}
+
+SIO_BACKEND_TEST(child, two_loops_two_threads)
+{
+	struct lane lanes[2];
+	pthread_t t[2];
+	sio_loop *guard = t_loop_new(be->name);   /* for the guard's alarm */
+
+	for (int i = 0; i < 2; i++) {
+		memset(&lanes[i], 0, sizeof lanes[i]);
+		snprintf(lanes[i].backend, sizeof lanes[i].backend, "%s", be->name);
+		lanes[i].n = 50;
+		cr_assert_eq(pthread_create(&t[i], NULL, lane_main, &lanes[i]), 0,
+		             "pthread_create");
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(lanes[i].failed, 0, "[%s] lane %d: a call failed",
+		             be->name, i);
+		cr_assert_eq(lanes[i].calls, lanes[i].n, "[%s] lane %d: %d of %d "
+		             "reported", be->name, i, lanes[i].calls, lanes[i].n);
+		cr_assert_eq(lanes[i].bad, 0, "[%s] lane %d: wrong statuses",
+		             be->name, i);
+		cr_assert_eq(lanes[i].wrong_thread, 0, "[%s] lane %d: a callback "
+		             "ran on another thread", be->name, i);
+	}
+	cr_assert(chld_is_default(), "[%s] SIGCHLD not restored", be->name);
+	no_zombies(be);
+	t_loop_free(guard);
+}
