@@ -769,3 +769,518 @@ SIO_BACKEND_TEST(child, two_loops_two_threads)
 	no_zombies(be);
 	t_loop_free(guard);
 }
+
+/* ---- sio_spawn --------------------------------------------------------------- */
+
+static struct sio_spawn_opts
+opts_of(const char *file, char *const *argv)
+{
+	struct sio_spawn_opts o = { .file = file, .argv = argv,
+	                            .stdio = { SIO_STDIO_INHERIT, SIO_STDIO_INHERIT,
+	                                       SIO_STDIO_INHERIT } };
+	return o;
+}
+
+static sio_child *
+spawn_ok(sio_loop *loop, const struct sio_spawn_opts *o, int pipes[3],
+         struct rep *r)
+{
+	sio_child *c = sio_spawn(loop, o, pipes, rep_cb, r);
+
+	cr_assert_not_null(c, "sio_spawn(%s): %s", o->file, strerror(errno));
+	return c;
+}
+
+/* Open fds of this process. */
+static int
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d, "opendir: %s", strerror(errno));
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1;           /* the directory's own fd */
+}
+
+/* Everything the fd gives until end of file (a blocking read of the
+ * child's output once it exited: set-up, not the loop). */
+static size_t
+slurp(int fd, char *buf, size_t size)
+{
+	size_t got = 0;
+
+	cr_assert_eq(fcntl(fd, F_SETFL, 0), 0, "fcntl: %s", strerror(errno));
+	for (;;) {
+		ssize_t n = read(fd, buf + got, size - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		cr_assert_geq(n, 0, "read: %s", strerror(errno));
+		if (n == 0 || (got += (size_t)n) == size - 1)
+			break;
+	}
+	buf[got] = '\0';
+	return got;
+}
+
+/* Spawn `o` with its stdout a pipe, run the loop until the child's end
+ * was reported, and return its status, its output in `out`. */
+static int
+run_capture(const struct sio_test_backend *be, sio_loop *loop,
+            struct sio_spawn_opts *o, char *out, size_t size)
+{
+	struct rep r = { .stop = 1 };
+	int pipes[3];
+
+	o->stdio[1] = SIO_STDIO_PIPE;
+	spawn_ok(loop, o, pipes, &r);
+	cr_assert(pipes[0] == -1 && pipes[2] == -1 && pipes[1] >= 0,
+	          "[%s] pipes %d %d %d", be->name, pipes[0], pipes[1], pipes[2]);
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert_eq(r.calls, 1, "[%s] not reported", be->name);
+	slurp(pipes[1], out, size);
+	close(pipes[1]);
+	return r.status;
+}
+
+SIO_BACKEND_TEST(spawn, exit_status_and_path_search)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	char *argv[] = { "sh", "-c", "exit 5", NULL };
+	struct sio_spawn_opts o = opts_of("sh", argv);
+	struct rep r = { .stop = 1 };
+	int before = count_fds();
+
+	spawn_ok(loop, &o, NULL, &r);
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 5,
+	          "[%s] status %#x, want exit 5", be->name, r.status);
+	cr_assert_eq(count_fds(), before, "[%s] fds leaked", be->name);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(spawn, argv_null_and_signal_death)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct sio_spawn_opts o = opts_of("cat", NULL);
+	struct rep r = { 0 };
+	int pipes[3];
+
+	o.stdio[0] = SIO_STDIO_PIPE;
+	sio_child *c = spawn_ok(loop, &o, pipes, &r);
+	cr_assert_eq(sio_child_kill(c, SIGKILL), 0, "kill: %s", strerror(errno));
+	run_until_called(be, loop, &r);
+	cr_assert(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGKILL,
+	          "[%s] status %#x", be->name, r.status);
+	cr_assert_eq(sio_child_kill(c, SIGKILL), -1, "[%s] kill after reap",
+	             be->name);
+	cr_assert_eq(errno, ESRCH, "[%s] %s", be->name, strerror(errno));
+	sio_child_stop(c);
+	close(pipes[0]);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+/* 10 MiB through cat: written into its stdin by one stream, read back
+ * from its stdout by another, checked byte for byte. */
+struct flow {
+	size_t total, read, wrong;
+	int in_closed, out_closed, out_reason;
+};
+
+static unsigned char
+pattern(size_t i)
+{
+	return (unsigned char)(i * 7 + i / 4096);
+}
+
+static void
+flow_read(sio_stream *s, const void *data, size_t len, void *arg)
+{
+	struct flow *f = arg;
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != pattern(f->read + i))
+			f->wrong++;
+	f->read += len;
+}
+
+static void
+flow_out_closed(sio_stream *s, int reason, int err, void *arg)
+{
+	struct flow *f = arg;
+
+	f->out_closed = 1;
+	f->out_reason = reason;
+}
+
+static void
+flow_in_closed(sio_stream *s, int reason, int err, void *arg)
+{
+	((struct flow *)arg)->in_closed = 1;
+}
+
+struct flow_done {
+	struct flow *f;
+	struct rep *r;
+};
+
+static bool
+flow_finished(void *arg)
+{
+	struct flow_done *d = arg;
+
+	return d->f->in_closed && d->f->out_closed && d->r->calls > 0;
+}
+
+SIO_BACKEND_TEST_TIMEOUT(spawn, pipes_through_cat, 120)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct sio_spawn_opts o = opts_of("cat", NULL);
+	struct rep r = { 0 };
+	struct flow f = { .total = (t_under_valgrind() ? 1 : 10) << 20 };
+	struct flow_done d = { &f, &r };
+	int pipes[3];
+
+	signal(SIGPIPE, SIG_IGN);       /* see sio_stream_new() on pipes */
+	o.stdio[0] = o.stdio[1] = SIO_STDIO_PIPE;
+	sio_child *c = spawn_ok(loop, &o, pipes, &r);
+	for (int i = 0; i < 2; i++) {
+		int fl = t_getfl(pipes[i]);
+		cr_assert(fl & O_NONBLOCK, "[%s] pipes[%d] blocking", be->name, i);
+		cr_assert(fcntl(pipes[i], F_GETFD) & FD_CLOEXEC, "[%s] pipes[%d] "
+		          "not close-on-exec", be->name, i);
+	}
+	cr_assert_eq(t_getfl(pipes[0]) & O_ACCMODE, O_WRONLY, "[%s] stdin end",
+	             be->name);
+	cr_assert_eq(t_getfl(pipes[1]) & O_ACCMODE, O_RDONLY, "[%s] stdout end",
+	             be->name);
+	sio_stream *in = sio_stream_new(loop, pipes[0], NULL, flow_in_closed, &f);
+	sio_stream *out = sio_stream_new(loop, pipes[1], flow_read,
+	                                 flow_out_closed, &f);
+	cr_assert(in != NULL && out != NULL, "sio_stream_new: %s", strerror(errno));
+	unsigned char *buf = malloc(f.total);
+	cr_assert_not_null(buf);
+	for (size_t i = 0; i < f.total; i++)
+		buf[i] = pattern(i);
+	cr_assert_eq(sio_stream_write(in, buf, f.total), 0, "write: %s",
+	             strerror(errno));
+	free(buf);
+	cr_assert_eq(sio_stream_shutdown(in), 0, "shutdown: %s", strerror(errno));
+	cr_assert(t_run_until(loop, flow_finished, &d, 1000000), "[%s] the "
+	          "flow stopped: %zu of %zu bytes back, in %d out %d child %d",
+	          be->name, f.read, f.total, f.in_closed, f.out_closed, r.calls);
+	cr_assert_eq(f.read, f.total, "[%s] %zu of %zu bytes", be->name, f.read,
+	             f.total);
+	cr_assert_eq(f.wrong, 0, "[%s] %zu wrong bytes", be->name, f.wrong);
+	cr_assert_eq(f.out_reason, SIO_CLOSE_EOF, "[%s] stdout closed: %d",
+	             be->name, f.out_reason);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
+	          "[%s] cat: status %#x", be->name, r.status);
+	sio_child_stop(c);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(spawn, dev_null_and_given_fds)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	char *argv[] = { "sh", "-c",
+	                 "if read x; then echo data; else echo eof; fi; "
+	                 "echo to-err >&2", NULL };
+	struct sio_spawn_opts o = opts_of("/bin/sh", argv);
+	struct rep r = { .stop = 1 };
+	int a[2], b[2];
+	char out[256];
+
+	/* stdout and stderr swapped on purpose: fd 1 gets b, fd 2 gets a. */
+	cr_assert_eq(pipe(a), 0);
+	cr_assert_eq(pipe(b), 0);
+	o.stdio[0] = SIO_STDIO_NULL;
+	o.stdio[1] = b[1];
+	o.stdio[2] = a[1];
+	spawn_ok(loop, &o, NULL, &r);
+	close(a[1]);
+	close(b[1]);
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
+	          "[%s] status %#x", be->name, r.status);
+	slurp(b[0], out, sizeof out);
+	cr_assert_str_eq(out, "eof\n", "[%s] stdout: '%s'", be->name, out);
+	slurp(a[0], out, sizeof out);
+	cr_assert_str_eq(out, "to-err\n", "[%s] stderr: '%s'", be->name, out);
+	close(a[0]);
+	close(b[0]);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+/* sio_spawn() must fail with `want`, leaving no child, fd or watcher. */
+static void
+spawn_fails(const struct sio_test_backend *be, sio_loop *loop,
+            struct sio_spawn_opts *o, int want, const char *why)
+{
+	struct rep r = { 0 };
+	int pipes[3] = { 99, 99, 99 }, before = count_fds();
+
+	o->stdio[0] = o->stdio[1] = SIO_STDIO_PIPE;
+	errno = 0;
+	cr_assert_null(sio_spawn(loop, o, pipes, rep_cb, &r), "[%s] %s: "
+	               "sio_spawn succeeded", be->name, why);
+	cr_assert_eq(errno, want, "[%s] %s: errno %d (%s), want %s", be->name,
+	             why, errno, strerror(errno), strerror(want));
+	cr_assert(pipes[0] == -1 && pipes[1] == -1 && pipes[2] == -1,
+	          "[%s] %s: pipes %d %d %d", be->name, why, pipes[0], pipes[1],
+	          pipes[2]);
+	cr_assert_eq(count_fds(), before, "[%s] %s: fds left open", be->name, why);
+	cr_assert_eq(zombies(), 0, "[%s] %s: a zombie left", be->name, why);
+	cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1, "[%s] %s: a child left",
+	             be->name, why);
+	cr_assert(chld_is_default(), "[%s] %s: SIGCHLD kept", be->name, why);
+}
+
+SIO_BACKEND_TEST(spawn, exec_errors)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	char dir[] = "/tmp/sio-spawn-XXXXXX", path[PATH_MAX];
+	struct sio_spawn_opts o;
+	int fd;
+
+	cr_assert_not_null(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	o = opts_of("sio-no-such-program", NULL);
+	spawn_fails(be, loop, &o, ENOENT, "a name not in PATH");
+	o = opts_of("/nonexistent/prog", NULL);
+	spawn_fails(be, loop, &o, ENOENT, "a missing path");
+	o = opts_of("", NULL);
+	spawn_fails(be, loop, &o, ENOENT, "an empty name");
+	/* Not executable. */
+	snprintf(path, sizeof path, "%s/noexec", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+	cr_assert_geq(fd, 0, "open: %s", strerror(errno));
+	close(fd);
+	o = opts_of(path, NULL);
+	if (geteuid() != 0)
+		spawn_fails(be, loop, &o, EACCES, "a file without x");
+	/* Executable, but no format the kernel knows (and no #!). */
+	snprintf(path, sizeof path, "%s/garbage", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0755);
+	cr_assert_geq(fd, 0, "open: %s", strerror(errno));
+	t_write_all(fd, "\x01\x02\x03\x04garbage\n", 12);
+	close(fd);
+	o = opts_of(path, NULL);
+	spawn_fails(be, loop, &o, ENOEXEC, "an unknown format");
+	/* A bad working directory. */
+	o = opts_of("true", NULL);
+	o.cwd = "/nonexistent/dir";
+	spawn_fails(be, loop, &o, ENOENT, "a missing cwd");
+	unlink(path);
+	snprintf(path, sizeof path, "%s/noexec", dir);
+	unlink(path);
+	rmdir(dir);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(spawn, invalid_arguments)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct sio_spawn_opts o = opts_of("true", NULL);
+	struct rep r = { 0 };
+	int pipes[3];
+	const char *why[] = { "NULL loop", "NULL opts", "NULL file",
+	                      "NULL callback", "stdio -7", "unknown flag",
+	                      "a pipe without pipes[]", "a closed fd" };
+
+	for (int i = 0; i < 8; i++) {
+		struct sio_spawn_opts w = o;
+		sio_loop *l = i == 0 ? NULL : loop;
+		sio_child_cb cb = i == 3 ? NULL : rep_cb;
+		int *pp = pipes, want = EINVAL;
+		if (i == 2)
+			w.file = NULL;
+		if (i == 4)
+			w.stdio[1] = -7;
+		if (i == 5)
+			w.flags = 0x100;
+		if (i == 6) {
+			w.stdio[0] = SIO_STDIO_PIPE;
+			pp = NULL;
+		}
+		if (i == 7) {
+			w.stdio[2] = 987;
+			want = EBADF;
+		}
+		errno = 0;
+		cr_assert_null(sio_spawn(l, i == 1 ? NULL : &w, pp, cb, &r),
+		               "[%s] %s accepted", be->name, why[i]);
+		cr_assert_eq(errno, want, "[%s] %s: %s", be->name, why[i],
+		             strerror(errno));
+	}
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(spawn, cwd_and_environment)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	char *argv[] = { "sh", "-c", "pwd; echo \"$SIO_T\"; echo \"${HOME-unset}\"",
+	                 NULL };
+	char *envp[] = { "SIO_T=from-envp", "PATH=/usr/bin:/bin", NULL };
+	struct sio_spawn_opts o = opts_of("sh", argv);
+	char out[512], want[PATH_MAX + 64], real[PATH_MAX];
+
+	cr_assert_not_null(realpath("/", real));
+	o.cwd = "/";
+	o.envp = envp;
+	int st = run_capture(be, loop, &o, out, sizeof out);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "[%s] status %#x",
+	          be->name, st);
+	snprintf(want, sizeof want, "%s\nfrom-envp\nunset\n", real);
+	cr_assert_str_eq(out, want, "[%s] output '%s', want '%s'", be->name, out,
+	                 want);
+	/* envp NULL: the parent's environment; cwd NULL: its directory. */
+	setenv("SIO_T", "from-parent", 1);
+	o = opts_of("sh", argv);
+	st = run_capture(be, loop, &o, out, sizeof out);
+	cr_assert_not_null(getcwd(real, sizeof real));
+	cr_assert(strncmp(out, real, strlen(real)) == 0 &&
+	          strstr(out, "\nfrom-parent\n") != NULL,
+	          "[%s] output '%s'", be->name, out);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+static void
+spawn_group(const struct sio_test_backend *be, int flags)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct sio_spawn_opts o = opts_of("cat", NULL);
+	struct rep r = { .stop = 1 };
+	int pipes[3];
+
+	o.stdio[0] = SIO_STDIO_PIPE;
+	o.flags = flags;
+	sio_child *c = spawn_ok(loop, &o, pipes, &r);
+	pid_t pid = sio_child_pid(c);
+	/* sio_spawn() returns once the child exec'd: set up by then. */
+	cr_assert_eq(getpgid(pid), pid, "[%s] flags %#x: pgid %d, pid %d",
+	             be->name, flags, (int)getpgid(pid), (int)pid);
+	if (flags & SIO_SPAWN_SETSID)
+		cr_assert_eq(getsid(pid), pid, "[%s] sid %d, pid %d", be->name,
+		             (int)getsid(pid), (int)pid);
+	else
+		cr_assert_eq(getsid(pid), getsid(0), "[%s] a new session",
+		             be->name);
+	close(pipes[0]);        /* cat reads EOF and exits */
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
+	          "[%s] status %#x", be->name, r.status);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(spawn, setsid)
+{
+	spawn_group(be, SIO_SPAWN_SETSID);
+}
+
+SIO_BACKEND_TEST(spawn, setpgid)
+{
+	spawn_group(be, SIO_SPAWN_SETPGID);
+}
+
+SIO_BACKEND_TEST(spawn, no_fd_leaks_into_the_child)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	char *argv[] = { "ls", "/proc/self/fd", NULL };
+	struct sio_spawn_opts o = opts_of("ls", argv);
+	char out[1024];
+	int p[2];
+
+	/* Fds the child must not see, close-on-exec or not. */
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_geq(dup2(p[0], 60), 0);
+	cr_assert_geq(dup2(p[1], 61), 0);
+	int st = run_capture(be, loop, &o, out, sizeof out);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "[%s] ls: status %#x",
+	          be->name, st);
+	/* 0, 1, 2 and the directory ls reads (3): nothing else. */
+	int n = 0;
+	for (char *tok = strtok(out, "\n"); tok != NULL; tok = strtok(NULL, "\n")) {
+		cr_assert(atoi(tok) <= 3, "[%s] fd %s leaked into the child",
+		          be->name, tok);
+		n++;
+	}
+	cr_assert_leq(n, 4, "[%s] %d fds in the child", be->name, n);
+	cr_assert_geq(n, 3, "[%s] %d fds in the child", be->name, n);
+	close(60);
+	close(61);
+	close(p[0]);
+	close(p[1]);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+SIO_BACKEND_TEST(spawn, signals_clean_in_the_child)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	char *argv[] = { "grep", "-E", "^(SigBlk|SigIgn)", "/proc/self/status",
+	                 NULL };
+	struct sio_spawn_opts o = opts_of("grep", argv);
+	char out[512];
+	sigset_t block;
+
+	/* Ignored and blocked in the parent: neither may reach the child. */
+	signal(SIGUSR1, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR2);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &block, NULL), 0);
+	int st = run_capture(be, loop, &o, out, sizeof out);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "[%s] grep: status %#x",
+	          be->name, st);
+	cr_assert_str_eq(out, "SigBlk:\t0000000000000000\n"
+	                      "SigIgn:\t0000000000000000\n",
+	                 "[%s] the child's signals: '%s'", be->name, out);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+struct many {
+	int calls, bad;
+};
+
+static void
+many_cb(sio_child *c, pid_t pid, int status, void *arg)
+{
+	struct many *m = arg;
+
+	m->calls++;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		m->bad++;
+	sio_child_stop(c);
+}
+
+SIO_BACKEND_TEST_TIMEOUT(spawn, thousand_true, 120)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct sio_spawn_opts o = opts_of("true", NULL);
+	struct many m = { 0 };
+	int n = t_under_valgrind() ? 50 : 1000;
+
+	o.stdio[0] = o.stdio[1] = SIO_STDIO_NULL;
+	for (int i = 0; i < n; i++)
+		cr_assert_not_null(sio_spawn(loop, &o, NULL, many_cb, &m),
+		                   "[%s] spawn %d: %s", be->name, i, strerror(errno));
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert_eq(m.calls, n, "[%s] %d of %d reported", be->name, m.calls, n);
+	cr_assert_eq(m.bad, 0, "[%s] %d failed", be->name, m.bad);
+	no_zombies(be);
+	t_loop_free(loop);
+}
