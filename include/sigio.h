@@ -580,7 +580,8 @@ struct sio_spawn_opts {
  * parent, close-on-exec or not, is closed in it.  The child starts with
  * an empty signal mask and every signal's disposition the default: none
  * of the runtime's (or the application's) blocked signals and handlers
- * leak into it.  Between fork() and exec the child makes only
+ * leak into it (but for the few signals the C library keeps for itself,
+ * glibc's 32 and 33, which no program can change).  Between fork() and exec the child makes only
  * async-signal-safe calls.
  *
  * A program that cannot be run is an error of sio_spawn() with the errno
