@@ -692,14 +692,22 @@ SIO_BACKEND_TEST_TIMEOUT(child, burst_of_children, 120)
 	t_loop_free(loop);
 }
 
-/* Two loops, each run by its own thread with its own children. */
+/* Two loops, each run by its own thread with its own children.  The
+ * lanes fork under one mutex and start running together: a child forked
+ * by one lane while the other is inside sio_child_start() would hold a
+ * copy of memory only the other thread pointed at, which valgrind counts
+ * as lost when that child exits. */
 struct lane {
 	char backend[16];
 	int n;
-	int calls, bad, wrong_thread, failed;
+	int calls, bad, wrong_thread, failed, err;
+	const char *what;
 	pthread_t self;
 	sio_loop *loop;
 };
+
+static pthread_mutex_t lane_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_barrier_t lane_start;
 
 static void
 lane_cb(sio_child *c, pid_t pid, int status, void *arg)
@@ -714,38 +722,64 @@ lane_cb(sio_child *c, pid_t pid, int status, void *arg)
 	sio_child_stop(c);
 }
 
+static void
+lane_fail(struct lane *l, const char *what)
+{
+	if (!l->failed) {
+		l->failed = 1;
+		l->err = errno;
+		l->what = what;
+	}
+}
+
+static void
+lane_fork(struct lane *l)
+{
+	pthread_mutex_lock(&lane_lock);
+	for (int i = 0; i < l->n && !l->failed; i++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(getpid() % 100);
+		if (pid < 0)
+			lane_fail(l, "fork");
+		else if (sio_child_start(l->loop, pid, lane_cb, l) == NULL)
+			lane_fail(l, "sio_child_start");
+	}
+	pthread_mutex_unlock(&lane_lock);
+}
+
 static void *
 lane_main(void *arg)
 {
 	struct lane *l = arg;
 
 	l->self = pthread_self();
+	pthread_mutex_lock(&lane_lock);
 	l->loop = sio_loop_new(l->backend);
-	if (l->loop == NULL) {
-		l->failed = 1;
+	pthread_mutex_unlock(&lane_lock);
+	if (l->loop == NULL)
+		lane_fail(l, "sio_loop_new");
+	else
+		lane_fork(l);
+	pthread_barrier_wait(&lane_start);
+	if (l->loop == NULL)
 		return NULL;
-	}
-	for (int i = 0; i < l->n; i++) {
-		pid_t pid = fork();
-		if (pid == 0)
-			_exit(getpid() % 100);
-		if (pid < 0 || sio_child_start(l->loop, pid, lane_cb, l) == NULL) {
-			l->failed = 1;
-			break;
-		}
-	}
 	if (sio_loop_run(l->loop, SIO_RUN_DEFAULT) < 0)
-		l->failed = 1;
+		lane_fail(l, "sio_loop_run");
 	sio_loop_free(l->loop);
 	return NULL;
 }
 
 SIO_BACKEND_TEST(child, two_loops_two_threads)
 {
-	struct lane lanes[2];
+	/* Static: a child forked by a lane thread has only that thread, and
+	 * valgrind must find the lanes' loops (and their watchers) from a
+	 * root there, not on this thread's stack. */
+	static struct lane lanes[2];
 	pthread_t t[2];
 	sio_loop *guard = t_loop_new(be->name);   /* for the guard's alarm */
 
+	cr_assert_eq(pthread_barrier_init(&lane_start, NULL, 2), 0);
 	for (int i = 0; i < 2; i++) {
 		memset(&lanes[i], 0, sizeof lanes[i]);
 		snprintf(lanes[i].backend, sizeof lanes[i].backend, "%s", be->name);
@@ -756,8 +790,8 @@ SIO_BACKEND_TEST(child, two_loops_two_threads)
 	for (int i = 0; i < 2; i++)
 		pthread_join(t[i], NULL);
 	for (int i = 0; i < 2; i++) {
-		cr_assert_eq(lanes[i].failed, 0, "[%s] lane %d: a call failed",
-		             be->name, i);
+		cr_assert_eq(lanes[i].failed, 0, "[%s] lane %d: %s: %s",
+		             be->name, i, lanes[i].what, strerror(lanes[i].err));
 		cr_assert_eq(lanes[i].calls, lanes[i].n, "[%s] lane %d: %d of %d "
 		             "reported", be->name, i, lanes[i].calls, lanes[i].n);
 		cr_assert_eq(lanes[i].bad, 0, "[%s] lane %d: wrong statuses",
@@ -1213,11 +1247,18 @@ SIO_BACKEND_TEST(spawn, no_fd_leaks_into_the_child)
 	/* 0, 1, 2 and the directory ls reads (3): nothing else. */
 	int n = 0;
 	for (char *tok = strtok(out, "\n"); tok != NULL; tok = strtok(NULL, "\n")) {
+		/* Under valgrind, ls runs under a valgrind of its own, whose
+		 * fds ls sees too: only the parent's fds are looked for. */
+		cr_assert(atoi(tok) != 60 && atoi(tok) != 61, "[%s] the parent's "
+		          "fd %s reached the child", be->name, tok);
+		n++;
+		if (t_under_valgrind())
+			continue;
 		cr_assert(atoi(tok) <= 3, "[%s] fd %s leaked into the child",
 		          be->name, tok);
-		n++;
 	}
-	cr_assert_leq(n, 4, "[%s] %d fds in the child", be->name, n);
+	cr_assert(n <= 4 || t_under_valgrind(), "[%s] %d fds in the child",
+	          be->name, n);
 	cr_assert_geq(n, 3, "[%s] %d fds in the child", be->name, n);
 	close(60);
 	close(61);
@@ -1290,12 +1331,15 @@ SIO_BACKEND_TEST_TIMEOUT(spawn, thousand_true, 120)
 	sio_loop *loop = t_loop_new(be->name);
 	struct sio_spawn_opts o = opts_of("true", NULL);
 	struct many m = { 0 };
-	int n = t_under_valgrind() ? 50 : 1000;
+	/* Under valgrind each `true` runs under a valgrind of its own too:
+	 * about a CPU second each. */
+	int n = t_under_valgrind() ? 10 : 1000;
 
 	o.stdio[0] = o.stdio[1] = SIO_STDIO_NULL;
 	for (int i = 0; i < n; i++)
 		cr_assert_not_null(sio_spawn(loop, &o, NULL, many_cb, &m),
 		                   "[%s] spawn %d: %s", be->name, i, strerror(errno));
+	t_guard(loop, 100);
 	t_run(loop, SIO_RUN_DEFAULT);
 	cr_assert_eq(m.calls, n, "[%s] %d of %d reported", be->name, m.calls, n);
 	cr_assert_eq(m.bad, 0, "[%s] %d failed", be->name, m.bad);
