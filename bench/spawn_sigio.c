@@ -32,7 +32,7 @@ main(int argc, char **argv)
 	const char *prog = argc > 2 ? argv[2] : "/bin/true";
 	struct sio_spawn_opts o = { .file = prog, .stdio = { SIO_STDIO_NULL,
 	                            SIO_STDIO_NULL, SIO_STDIO_NULL } };
-	struct timespec t0, t1;
+	struct timespec t0, tm, t1;
 	sio_loop *loop = sio_loop_new(NULL);
 
 	if (loop == NULL)
@@ -43,12 +43,16 @@ main(int argc, char **argv)
 			fprintf(stderr, "sio_spawn %d: %s\n", i, strerror(errno));
 			return 1;
 		}
+	clock_gettime(CLOCK_MONOTONIC, &tm);
 	sio_loop_run(loop, SIO_RUN_DEFAULT);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("sigio-%s %d children: %.3f s (%d failed)\n",
-	       sio_loop_backend(loop), done,
+	struct sio_stats st;
+	sio_loop_stats(loop, &st);
+	printf("sigio-%s %d children: %.3f s (spawning %.3f s; %llu "
+	       "iterations; %d failed)\n", sio_loop_backend(loop), done,
 	       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9,
-	       failed);
+	       (double)(tm.tv_sec - t0.tv_sec) + (tm.tv_nsec - t0.tv_nsec) / 1e9,
+	       (unsigned long long)st.iterations, failed);
 	sio_loop_free(loop);
 	return done == n && failed == 0 ? 0 : 1;
 }

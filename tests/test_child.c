@@ -1346,3 +1346,77 @@ SIO_BACKEND_TEST_TIMEOUT(spawn, thousand_true, 120)
 	no_zombies(be);
 	t_loop_free(loop);
 }
+
+/* Spawned again from the child's own callback, as a supervisor restarts
+ * a program: from inside a run, with the runtime's signals blocked. */
+struct respawn {
+	sio_loop *loop;
+	int left, calls, bad;
+};
+
+static void
+respawn_cb(sio_child *c, pid_t pid, int status, void *arg)
+{
+	struct respawn *rs = arg;
+	char code[16];
+
+	rs->calls++;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != rs->left)
+		rs->bad++;
+	sio_child_stop(c);
+	if (--rs->left < 0)
+		return;
+	snprintf(code, sizeof code, "exit %d", rs->left);
+	char *argv[] = { "sh", "-c", code, NULL };
+	struct sio_spawn_opts o = opts_of("sh", argv);
+	if (sio_spawn(rs->loop, &o, NULL, respawn_cb, rs) == NULL)
+		rs->bad++;
+}
+
+SIO_BACKEND_TEST(spawn, from_a_callback)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct respawn rs = { .loop = loop, .left = 5 };
+	char *argv[] = { "sh", "-c", "exit 5", NULL };
+	struct sio_spawn_opts o = opts_of("sh", argv);
+
+	cr_assert_not_null(sio_spawn(loop, &o, NULL, respawn_cb, &rs),
+	                   "sio_spawn: %s", strerror(errno));
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert_eq(rs.calls, 6, "[%s] %d of 6 runs reported", be->name,
+	             rs.calls);
+	cr_assert_eq(rs.bad, 0, "[%s] %d wrong statuses or spawns", be->name,
+	             rs.bad);
+	no_zombies(be);
+	t_loop_free(loop);
+}
+
+/* SIGCHLD ignored by the application: the kernel reaps its children by
+ * itself.  A child that exited then is gone (ECHILD); while a watcher
+ * exists the runtime's handler replaces SIG_IGN, so a watched child's
+ * status is had; SIG_IGN comes back with the last watcher. */
+SIO_BACKEND_TEST(child, sigchld_ignored_by_the_application)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rep r = { .stop = 1 };
+	int gate;
+	pid_t gone, pid;
+	siginfo_t si;
+
+	signal(SIGCHLD, SIG_IGN);
+	gone = fork_exit(1);
+	/* Auto-reaped: waitid() waits for it and then says there is none. */
+	while (waitid(P_PID, (id_t)gone, &si, WEXITED) == 0 || errno == EINTR)
+		;
+	refused(loop, gone, rep_cb, ECHILD, "a child the kernel reaped");
+	pid = fork_gated(&gate);
+	watch(loop, pid, &r);
+	gate_open(gate, 12);
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 12,
+	          "[%s] status %#x, want exit 12", be->name, r.status);
+	cr_assert(disposition(SIGCHLD).sa_handler == SIG_IGN, "[%s] SIG_IGN "
+	          "not restored", be->name);
+	no_zombies(be);
+	t_loop_free(loop);
+}
