@@ -351,6 +351,13 @@ void sio__signals_forward(sio_loop *loop, const struct sio__sigrec *rec);
 uint64_t sio__thread_serial(void);             /* never reused, unlike tids */
 pid_t sio__gettid(void);
 void sio__signals_set_tid(sio_loop *loop, pid_t tid); /* loop moved thread */
+/* sio_spawn()'s fork: every signal blocked around it in the parent; in
+ * the child (async-signal-safe) every disposition default, then the mask
+ * emptied just before exec. */
+int sio__signals_block_all(sigset_t *old);
+void sio__signals_set_mask(const sigset_t *mask);
+void sio__signals_child_defaults(void);
+void sio__signals_child_unblock(void);
 int sio__rtsig_acquire(void);     /* the signal rtsig loops use; -1/errno */
 void sio__rtsig_release(void);
 

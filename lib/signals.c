@@ -35,6 +35,11 @@
 #include "sigio-internal.h"
 
 #define NSIG_TRACKED 65 /* signal numbers 1..64 fit a uint64_t mask */
+#ifdef NSIG
+#define NSIG_ALL NSIG
+#else
+#define NSIG_ALL 65
+#endif
 
 struct wake_slot {
 	atomic_int wfd;                  /* self-pipe write end, -1 if none */
@@ -712,6 +717,60 @@ static void
 at_fork_install(void)
 {
 	(void)pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
+}
+
+/* ---- a child about to exec (sio_spawn()) -------------------------------------
+ *
+ * spawn.c forks with every signal blocked, so that no handler (the
+ * runtime's, which would take the child for a stranger, or the
+ * application's) runs in the child before it has given every signal its
+ * default disposition; the child then empties its mask, and the program
+ * it execs starts clean. */
+
+int
+sio__signals_block_all(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	int rc = pthread_sigmask(SIG_SETMASK, &all, old);
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	return 0;
+}
+
+void
+sio__signals_set_mask(const sigset_t *mask)
+{
+	(void)pthread_sigmask(SIG_SETMASK, mask, NULL);
+}
+
+/* In the child, between fork() and exec: async-signal-safe calls only.
+ * The atfork handler above may have unblocked the runtime's signals:
+ * everything is blocked again first, until no handler is left to run. */
+void
+sio__signals_child_defaults(void)
+{
+	sigset_t set;
+	sigfillset(&set);
+	(void)sigprocmask(SIG_SETMASK, &set, NULL);
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	for (int s = 1; s < NSIG_ALL; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			(void)sigaction(s, &dfl, NULL);   /* EINVAL for the C
+			                                     library's own: fine */
+}
+
+void
+sio__signals_child_unblock(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 /* ---- thread identity ------------------------------------------------------------ */

@@ -17,14 +17,14 @@
  * All signals are blocked around fork(): the child must run no handler
  * (the runtime's, which would see a process that is not its own, or the
  * application's) before it has reset every disposition to the default.
- * It then empties its mask, so that the program starts clean.
+ * It then empties its mask, so that the program starts clean.  Masks and
+ * dispositions are signals.c's business: it does both (sio__signals_*).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +38,6 @@
 #include "sigio-internal.h"
 
 extern char **environ;
-
-#ifndef NSIG
-#define NSIG 65
-#endif
 
 /* What the child does, all of it decided in the parent. */
 struct plan {
@@ -244,19 +240,6 @@ child_fds(const struct plan *p, int *err_out)
 	return 0;
 }
 
-static void
-child_signals_default(void)
-{
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof dfl);
-	dfl.sa_handler = SIG_DFL;
-	sigemptyset(&dfl.sa_mask);
-	for (int s = 1; s < NSIG; s++)
-		if (s != SIGKILL && s != SIGSTOP)
-			(void)sigaction(s, &dfl, NULL);   /* EINVAL for the C
-			                                     library's own: fine */
-}
-
 /* execvp()'s search, without its fallback to /bin/sh for ENOEXEC and
  * without allocating.  Returns the errno to report. */
 static int
@@ -301,12 +284,7 @@ child_exec(const struct plan *p)
 static int
 child_setup(const struct plan *p, int *err_fd)
 {
-	sigset_t set;
-	/* fork()'s atfork handlers may have unblocked the runtime's signals:
-	 * block again until no handler is left to run. */
-	sigfillset(&set);
-	(void)sigprocmask(SIG_SETMASK, &set, NULL);
-	child_signals_default();
+	sio__signals_child_defaults();
 	if (child_fds(p, err_fd) < 0)
 		return errno;
 	if (p->cwd != NULL && chdir(p->cwd) < 0)
@@ -316,8 +294,7 @@ child_setup(const struct plan *p, int *err_fd)
 	if ((p->flags & SIO_SPAWN_SETPGID) && !(p->flags & SIO_SPAWN_SETSID) &&
 	    setpgid(0, 0) < 0)
 		return errno;
-	sigemptyset(&set);
-	(void)sigprocmask(SIG_SETMASK, &set, NULL);
+	sio__signals_child_unblock();
 	return child_exec(p);
 }
 
@@ -361,18 +338,14 @@ reap_now(pid_t pid)
 static pid_t
 fork_quiet(const struct plan *p)
 {
-	sigset_t all, old;
-	sigfillset(&all);
-	int rc = pthread_sigmask(SIG_SETMASK, &all, &old);
-	if (rc != 0) {
-		errno = rc;
+	sigset_t old;
+	if (sio__signals_block_all(&old) < 0)
 		return -1;
-	}
 	pid_t pid = fork();
 	if (pid == 0)
 		child_run(p);
 	int saved = errno;
-	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	sio__signals_set_mask(&old);
 	errno = saved;
 	return pid;
 }
