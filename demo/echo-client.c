@@ -5,8 +5,13 @@
  *
  * Usage: echo-client [--backend=NAME]
  *                    (--tcp=HOST:PORT | --udp=HOST:PORT | --unix=PATH | --seqpacket=PATH)
- *                    [--urgent=CHAR] [--count=N --size=B]
+ *                    [--urgent=CHAR] [--count=N --size=B] [--timeout=MS]
  *
+ *   - Connecting never blocks the loop: TCP with sio_connect_start() (the
+ *     name looked up on a worker thread, its addresses raced as RFC 8305
+ *     says), Unix paths with sio_connect_unix_start() (a full backlog is
+ *     waited for), UDP with sio_getaddrinfo().  --timeout=MS bounds it,
+ *     the lookup included (default: no limit but the kernel's).
  *   - TCP and Unix stream: an sio_stream.  At the end of stdin the client
  *     half-closes (shutdown SHUT_WR once its queue is written) and copies
  *     the rest of the echo until the server closes.  Reading stdin pauses
@@ -35,6 +40,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -81,10 +87,11 @@ struct client {
 	const char *path;
 	char peer[200];                 /* "tcp 127.0.0.1:7007": for the summary */
 
-	/* connecting (TCP) */
-	struct addrinfo *ai, *ai_next;
-	int connect_errno;
-	sio_io *connecting;
+	/* connecting */
+	int timeout_ms;                 /* --timeout, -1: none of ours */
+	sio_connector *connector;       /* tcp, unix, seqpacket */
+	sio_lookup *lookup;             /* udp */
+	sio_timer *lookup_timer;        /* udp: --timeout for the lookup */
 
 	/* the connection */
 	int fd;
@@ -207,11 +214,12 @@ finish(struct client *c, int rc)
 	sio_timer_stop(c->urgent_wait);
 	sio_timer_stop(c->tick);
 	c->resume = c->linger = c->urgent_wait = c->tick = NULL;
-	if (c->connecting != NULL) {
-		sio_io_stop(c->connecting);
-		c->connecting = NULL;
-		close(c->fd);
-	}
+	sio_connect_cancel(c->connector);
+	c->connector = NULL;
+	sio_lookup_cancel(c->lookup);
+	c->lookup = NULL;
+	sio_timer_stop(c->lookup_timer);
+	c->lookup_timer = NULL;
 	if (c->rec_io != NULL) {
 		sio_io_stop(c->rec_io);
 		c->rec_io = NULL;
@@ -806,91 +814,101 @@ connected(struct client *c)
 	}
 }
 
-static void try_next_address(struct client *c);
-
+/* TCP, Unix, SEQPACKET: the connect is over (sio_connect_start() raced
+ * the addresses of a name, as RFC 8305 says). */
 static void
-on_connect_ready(sio_io *io, int fd, unsigned revents, void *arg)
+on_connect(sio_connector *conn, int fd, int err, void *arg)
 {
+	(void)conn;
 	struct client *c = arg;
-	int err = 0;
-	socklen_t len = sizeof err;
+	const char *why = sio_listener_error();
 
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	if (err == 0 && !(revents & SIO_WRITE))
-		return;                 /* not yet */
-	sio_io_stop(io);
-	c->connecting = NULL;
+	c->connector = NULL;
 	if (err != 0) {
-		c->connect_errno = err;
-		close(fd);
-		return try_next_address(c);
+		fprintf(stderr, PROG ": %s: %s\n", c->target,
+		        err == EADDRNOTAVAIL && *why ? why : strerror(err));
+		return finish(c, 1);
 	}
+	c->fd = fd;
 	connected(c);
 }
 
-/* Connect to the next address getaddrinfo gave (TCP: nonblocking, the
- * handshake watched by the loop; UDP: connect() only fixes the peer). */
+/* UDP: connect() only fixes the peer, and completes at once; the first
+ * address that takes it is the one. */
 static void
-try_next_address(struct client *c)
+on_udp_resolved(sio_lookup *q, int rc, const struct addrinfo *res, void *arg)
 {
-	while (c->ai_next != NULL) {
-		struct addrinfo *ai = c->ai_next;
-		c->ai_next = ai->ai_next;
+	(void)q;
+	struct client *c = arg;
+	int err = EADDRNOTAVAIL;
+
+	c->lookup = NULL;
+	sio_timer_stop(c->lookup_timer);
+	c->lookup_timer = NULL;
+	if (rc != 0) {
+		fprintf(stderr, PROG ": %s: %s\n", c->target, gai_strerror(rc));
+		return finish(c, 1);
+	}
+	for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
 		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		                ai->ai_protocol);
 		if (fd < 0) {
-			c->connect_errno = errno;
+			err = errno;
 			continue;
 		}
-		c->fd = fd;
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			c->fd = fd;
 			return connected(c);
-		if (errno == EINPROGRESS) {
-			c->connecting = sio_io_start(c->loop, fd, SIO_WRITE, on_connect_ready, c);
-			if (c->connecting != NULL)
-				return;
 		}
-		c->connect_errno = errno;
+		err = errno;
 		close(fd);
 	}
-	fail(c, "connect", c->connect_errno ? c->connect_errno : EADDRNOTAVAIL);
+	fail(c, "connect", err);
 }
 
-/* Start: resolve and connect.  Returns 0, or -1 after a message. */
+static void
+on_lookup_timeout(sio_timer *t, void *arg)
+{
+	(void)t;
+	struct client *c = arg;
+
+	fprintf(stderr, PROG ": %s: no answer within %d ms\n", c->target, c->timeout_ms);
+	finish(c, 1);           /* gives the lookup up */
+}
+
+/* Start: resolve and connect, without blocking the loop.  Returns 0, or
+ * -1 after a message. */
 static int
 start(struct client *c)
 {
 	if (c->kind == K_UNIX || c->kind == K_SEQPACKET) {
-		struct sockaddr_un sun;
 		int type = c->kind == K_UNIX ? SOCK_STREAM : SOCK_SEQPACKET;
-		memset(&sun, 0, sizeof sun);
-		sun.sun_family = AF_UNIX;
-		memcpy(sun.sun_path, c->path, strlen(c->path));
-		/* A local connect completes at once (or fails); blocking is
-		 * fine, and waits if the listener's backlog is full. */
-		c->fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-		if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
-			fprintf(stderr, PROG ": %s: connect: %s\n", c->target, strerror(errno));
-			if (c->fd >= 0)
-				close(c->fd);
-			return -1;
+		c->connector = sio_connect_unix_start(c->loop, c->path, type, c->timeout_ms,
+		                                      on_connect, c);
+	} else if (c->kind == K_TCP) {
+		/* No host: the loopback addresses, as getaddrinfo(NULL) gives. */
+		c->connector = sio_connect_start(c->loop, c->host[0] ? c->host : "localhost",
+		                                 c->port, c->timeout_ms, on_connect, c);
+	} else {
+		struct addrinfo hints;
+		memset(&hints, 0, sizeof hints);
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_DGRAM;
+		c->lookup = sio_getaddrinfo(c->loop, c->host[0] ? c->host : NULL, c->port,
+		                            &hints, on_udp_resolved, c);
+		if (c->lookup != NULL && c->timeout_ms >= 0) {
+			c->lookup_timer = sio_timer_start(c->loop, (uint64_t)c->timeout_ms, 0,
+			                                  on_lookup_timeout, c);
+			if (c->lookup_timer == NULL) {
+				sio_lookup_cancel(c->lookup);
+				c->lookup = NULL;
+			}
 		}
-		connected(c);
-		return 0;
 	}
-	struct addrinfo hints;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = c->kind == K_TCP ? SOCK_STREAM : SOCK_DGRAM;
-	int rc = getaddrinfo(c->host[0] ? c->host : NULL, c->port, &hints, &c->ai);
-	if (rc != 0) {
-		fprintf(stderr, PROG ": %s: %s\n", c->target,
-		        rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+	if (c->connector == NULL && c->lookup == NULL) {
+		fprintf(stderr, PROG ": %s: %s\n", c->target, strerror(errno));
 		return -1;
 	}
-	c->ai_next = c->ai;
-	try_next_address(c);
 	return 0;
 }
 
@@ -902,9 +920,10 @@ usage(FILE *f)
 	fprintf(f,
 	        "usage: " PROG " [--backend=NAME]\n"
 	        "                   (--tcp=HOST:PORT | --udp=HOST:PORT | --unix=PATH | --seqpacket=PATH)\n"
-	        "                   [--urgent=CHAR] [--count=N --size=B]\n"
+	        "                   [--urgent=CHAR] [--count=N --size=B] [--timeout=MS]\n"
 	        "Copies stdin to the server and the replies to stdout; --count/--size sends\n"
-	        "N messages of B bytes instead and verifies every byte that comes back.\n");
+	        "N messages of B bytes instead and verifies every byte that comes back.\n"
+	        "--timeout gives up connecting (the name lookup included) after MS ms.\n");
 }
 
 /* The command line into *c and *backend.  Returns 0 to run, -1 after --help
@@ -919,6 +938,7 @@ parse_options(struct client *c, int argc, char **argv, const char **backend)
 	const char *v;
 
 	c->kind = -1;
+	c->timeout_ms = -1;
 	c->count = 1;
 	c->size = 1024;
 	for (int i = 1; i < argc; i++) {
@@ -975,6 +995,13 @@ parse_options(struct client *c, int argc, char **argv, const char **backend)
 			}
 			c->size = n;
 			have_size = 1;
+		} else if ((v = echo_option_value(a, "--timeout")) != NULL) {
+			if (echo_parse_uint(v, 0, INT_MAX, &n) < 0) {
+				fprintf(stderr, PROG ": %s: wants milliseconds, 0 to %d\n", a,
+				        INT_MAX);
+				return 2;
+			}
+			c->timeout_ms = (int)n;
 		} else if (strcmp(a, "--help") == 0) {
 			usage(stdout);
 			return -1;
@@ -1051,8 +1078,6 @@ main(int argc, char **argv)
 	sio_loop_free(c.loop);
 	if (in_flags != -1)             /* the loop set O_NONBLOCK on it */
 		(void)fcntl(STDIN_FILENO, F_SETFL, in_flags);
-	if (c.ai != NULL)
-		freeaddrinfo(c.ai);
 	free(c.held);
 	free(c.buf);
 	free(c.sent_at);

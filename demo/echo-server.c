@@ -120,7 +120,8 @@ struct conn {
 	sio_io *io;                     /* seqpacket: its watcher */
 	unsigned char *held;            /* seqpacket: a record waiting for room */
 	size_t held_len;
-	sio_timer *idle;                /* --idle-timeout, pushed back on reads */
+	sio_timer *idle;                /* seqpacket: --idle-timeout, pushed back
+	                                   on reads (streams have their own) */
 	const char *why;                /* why we close it, for the log */
 	uint64_t in, out;               /* bytes read, bytes queued back */
 	struct conn *prev, *next;
@@ -277,7 +278,6 @@ on_stream_read(sio_stream *s, const void *data, size_t len, void *arg)
 	struct conn *c = arg;
 
 	c->in += len;
-	touch(c);
 	if (sio_stream_write(s, data, len) < 0) {
 		c->why = strerror(errno);
 		sio_stream_close(s);
@@ -359,6 +359,9 @@ on_stream_close(sio_stream *s, int reason, int err, void *arg)
 		break;
 	case SIO_CLOSE_ERROR:
 		snprintf(why, sizeof why, "error: %s", strerror(err));
+		break;
+	case SIO_CLOSE_TIMEOUT:
+		snprintf(why, sizeof why, "idle timeout");
 		break;
 	default:
 		snprintf(why, sizeof why, "%s", c->why ? c->why : "closed");
@@ -461,7 +464,7 @@ conn_open(struct worker *w, int kind, int fd, const struct sockaddr *peer,
 	} else {
 		unix_peer_text(fd, peer, peerlen, c->peer, sizeof c->peer);
 	}
-	if (opt.idle_ms > 0) {
+	if (opt.idle_ms > 0 && kind == EP_SEQPACKET) {
 		what = "sio_timer_start";
 		c->idle = sio_timer_start(w->loop, opt.idle_ms, 0, on_idle, c);
 		if (c->idle == NULL)
@@ -479,6 +482,12 @@ conn_open(struct worker *w, int kind, int fd, const struct sockaddr *peer,
 		c->s = sio_stream_new(w->loop, fd, on_stream_read, on_stream_close, c);
 		if (c->s == NULL)
 			goto fail;
+		/* Idle: nothing to read while it could, or an echo the peer
+		 * leaves unread (its queue stuck). */
+		if (opt.idle_ms > 0 &&
+		    sio_stream_set_timeouts(c->s, opt.idle_ms, opt.idle_ms) < 0)
+			fprintf(stderr, PROG ": [t%u] %s %s: no idle timeout: %s\n",
+			        w->id, kind_name[kind], c->peer, strerror(errno));
 		if (kind == EP_TCP && sio_stream_on_urgent(c->s, on_urgent) < 0)
 			vlog(w, "tcp %s: urgent data not watched: %s", c->peer,
 			     strerror(errno));

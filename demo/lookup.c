@@ -7,10 +7,11 @@
  * Usage: lookup [--verbose] HOST [SERVICE]
  *        lookup --hosts | --networks [NAME] | --protocols | --services
  *
- *   - HOST [SERVICE]: getaddrinfo runs in a worker thread, since it may
- *     wait on a name server, and the loop hears of its end through an
- *     sio_async handle (a timer bounds the wait, 30 s); the loop's thread
- *     then prints every result: family, socket type, protocol (through
+ *   - HOST [SERVICE]: getaddrinfo runs on a worker thread of sigio's
+ *     pool (sio_getaddrinfo), since it may wait on a name server, and its
+ *     answer comes back to the loop (a timer bounds the wait, 30 s, and
+ *     gives the lookup up with sio_lookup_cancel); the loop's thread then
+ *     prints every result: family, socket type, protocol (through
  *     getprotobynumber), address (inet_ntop) and port (ntohs), the reverse
  *     lookup (getnameinfo), and SERVICE in the services database
  *     (getservbyname for a name, getservbyport for a number).  --verbose
@@ -31,7 +32,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,17 +44,13 @@
 #define PROG "lookup"
 #define RESOLVE_TIMEOUT_MS 30000
 
-/* One getaddrinfo call, shared by the worker thread and the loop. */
+/* One lookup and what the loop does with its answer. */
 struct query {
 	const char *host, *service;
 	int verbose;
-	int rc, err;                    /* getaddrinfo's result, errno */
-	struct addrinfo *res;
-	int answered;                   /* the loop has printed the answer */
 	int status;                     /* the exit status */
 	sio_loop *loop;
-	pthread_t thread;
-	sio_async *done;
+	sio_lookup *lookup;             /* until it answered */
 	sio_timer *timeout;
 };
 
@@ -230,47 +226,28 @@ print_service(const char *service)
 
 /* ---- HOST [SERVICE] on the loop ------------------------------------------------- */
 
-static void *
-resolver(void *arg)
-{
-	struct query *q = arg;
-	struct addrinfo hints;
-
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_flags = AI_CANONNAME;
-	q->rc = getaddrinfo(q->host, q->service, &hints, &q->res);
-	q->err = errno;
-	sio_async_send(q->done);        /* thread-safe: wakes the loop */
-	return NULL;
-}
-
-/* The worker finished: print its answer, then let the loop end. */
+/* The answer, on the loop's thread: print it.  Nothing is left then, and
+ * the loop returns. */
 static void
-on_resolved(sio_async *a, void *arg)
+on_resolved(sio_lookup *l, int rc, const struct addrinfo *res, void *arg)
 {
+	(void)l;
 	struct query *q = arg;
-	/* The worker has sent, so it is returning: the join is immediate, and
-	 * makes what it wrote in *q visible here. */
-	pthread_join(q->thread, NULL);
 	sio_timer_stop(q->timeout);
 	q->timeout = NULL;
-	sio_async_free(a);              /* nothing is left: the loop returns */
-	q->done = NULL;
-	q->answered = 1;
-	if (q->rc != 0) {
+	q->lookup = NULL;
+	if (rc != 0) {
 		fprintf(stderr, PROG ": %s%s%s: %s\n", q->host, q->service ? " " : "",
-		        q->service ? q->service : "",
-		        q->rc == EAI_SYSTEM ? strerror(q->err) : gai_strerror(q->rc));
-		q->status = q->rc == EAI_AGAIN || q->rc == EAI_SYSTEM ||
-		            q->rc == EAI_MEMORY || q->rc == EAI_FAIL ? 1 : 2;
+		        q->service ? q->service : "", gai_strerror(rc));
+		q->status = rc == EAI_AGAIN || rc == EAI_SYSTEM ||
+		            rc == EAI_MEMORY || rc == EAI_FAIL ? 1 : 2;
 		return;
 	}
-	if (q->res->ai_canonname != NULL)
-		printf("canonical name: %s\n", q->res->ai_canonname);
+	if (res->ai_canonname != NULL)
+		printf("canonical name: %s\n", res->ai_canonname);
 	/* A reverse lookup per result, not per address: the service name
 	 * depends on the socket type (NI_DGRAM). */
-	for (const struct addrinfo *ai = q->res; ai != NULL; ai = ai->ai_next)
+	for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next)
 		print_result(ai, q->verbose);
 	if (q->service != NULL)
 		print_service(q->service);
@@ -278,8 +255,8 @@ on_resolved(sio_async *a, void *arg)
 }
 
 /* The name server does not answer.  getaddrinfo cannot be interrupted,
- * and the worker may still send to the async handle: leave both, stop the
- * loop, and let the process's exit end the thread. */
+ * but the lookup can be given up: its worker's answer is dropped when it
+ * comes, and nothing holds the loop any more. */
 static void
 on_resolve_timeout(sio_timer *t, void *arg)
 {
@@ -288,13 +265,16 @@ on_resolve_timeout(sio_timer *t, void *arg)
 	fprintf(stderr, PROG ": %s: no answer within %d s\n", q->host,
 	        RESOLVE_TIMEOUT_MS / 1000);
 	q->status = 1;
-	sio_loop_stop(q->loop);
+	sio_lookup_cancel(q->lookup);
+	q->lookup = NULL;
+	sio_timer_stop(t);
+	q->timeout = NULL;
 }
 
 static int
 lookup_host(struct query *q)
 {
-	int err;
+	struct addrinfo hints;
 
 	q->status = 1;
 	q->loop = sio_loop_new(NULL);
@@ -302,15 +282,18 @@ lookup_host(struct query *q)
 		fprintf(stderr, PROG ": sio_loop_new: %s\n", strerror(errno));
 		return 1;
 	}
-	q->done = sio_async_new(q->loop, on_resolved, q);
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_flags = AI_CANONNAME;
+	/* On a worker thread of sigio's pool, since it may wait on a name
+	 * server; the answer comes back to this loop's thread. */
+	q->lookup = sio_getaddrinfo(q->loop, q->host, q->service, &hints,
+	                            on_resolved, q);
 	q->timeout = sio_timer_start(q->loop, RESOLVE_TIMEOUT_MS, 0, on_resolve_timeout, q);
-	if (q->done == NULL || q->timeout == NULL) {
+	if (q->lookup == NULL || q->timeout == NULL) {
 		fprintf(stderr, PROG ": %s\n", strerror(errno));
-		sio_loop_free(q->loop);
-		return 1;
-	}
-	if ((err = pthread_create(&q->thread, NULL, resolver, q)) != 0) {
-		fprintf(stderr, PROG ": pthread_create: %s\n", strerror(err));
+		sio_lookup_cancel(q->lookup);
+		sio_timer_stop(q->timeout);
 		sio_loop_free(q->loop);
 		return 1;
 	}
@@ -318,11 +301,8 @@ lookup_host(struct query *q)
 		fprintf(stderr, PROG ": sio_loop_run: %s\n", strerror(errno));
 		q->status = 1;
 	}
-	if (!q->answered)               /* timed out: the worker still runs */
-		return q->status;
+	sio_timer_stop(q->timeout);
 	sio_loop_free(q->loop);
-	if (q->res != NULL)
-		freeaddrinfo(q->res);
 	return q->status;
 }
 

@@ -1,6 +1,8 @@
 /*
  * connect.c - a client with a connect timeout: a nonblocking connect()
- * watched for SIO_WRITE, raced against a one-shot timer.
+ * watched for SIO_WRITE, raced against a one-shot timer.  (The library's
+ * sio_connect_start() does this for you, and also looks the name up on a
+ * worker thread and races its addresses: here are the parts it is made of.)
  *
  *     $ ./examples/connect 127.0.0.1 22 1000
  *     connected to 127.0.0.1 port 22

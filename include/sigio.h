@@ -109,13 +109,15 @@ int sio_version_number(void);
  * `backend` names how readiness is learnt: "rtsig" (Linux: a queued
  * real-time signal per event, carrying the fd and its poll bits, see
  * sio_rtsig_set()), "sigio" (plain SIGIO with F_SETOWN and O_ASYNC, then a
- * poll of every watched fd), "poll" or "select".  NULL or "auto" picks the
- * best backend this build and platform have, in that order, passing over a
- * signal-driven one whose signal the application already handles (a SIGIO
- * handler of its own); in that case only, the environment variable
- * SIGIO_BACKEND, if set and not empty, names the backend instead.  Naming
- * "sigio" or "rtsig" gives the runtime SIGIO even if the application had a
- * handler for it (saved, and restored by the last sio_loop_free()).
+ * poll of every watched fd), "poll" or "select".  NULL or "auto" first
+ * looks at the environment variable SIGIO_BACKEND: whenever it is set, not
+ * empty and not "auto", its value is used as if it had been passed.
+ * Otherwise NULL or "auto" picks the best backend this build and platform
+ * have, in that order, passing over a signal-driven one whose signal the
+ * application already handles (a SIGIO handler of its own).  Naming
+ * "sigio" or "rtsig" (here or in SIGIO_BACKEND) gives the runtime SIGIO
+ * even if the application had a handler for it (saved, and restored by the
+ * last sio_loop_free()).  sio_loop_new(3) says the same at length.
  *
  * The sigio and rtsig backends install a handler (SA_SIGINFO | SA_RESTART)
  * for SIGIO (and rtsig for its real-time signal) when the first loop that
@@ -164,8 +166,10 @@ sio_loop *sio_loop_new(const char *backend);
  * sio_loop_free - destroy a loop: every watcher still on it is stopped (its
  * O_ASYNC undone, its memory freed: handles to it become invalid), the
  * self-pipe closed, and signal dispositions restored if this was the last
- * loop that needed them.  Must not be called from a callback of that loop or
- * while another thread runs it.  NULL is ignored.
+ * loop that needed them.  Work items and lookups still pending are given
+ * up: their callbacks never run, and nothing leaks (see sio_work_submit()).
+ * Must not be called from a callback of that loop or while another thread
+ * runs it.  NULL is ignored.
  *
  * In a child process that inherited the loop through fork() and did not
  * call sio_loop_fork(), it frees the child's copy and leaves the fds'
@@ -667,6 +671,58 @@ sio_hook *sio_idle_start(sio_loop *loop, sio_hook_cb cb, void *arg);
  * ignored. */
 void sio_hook_stop(sio_hook *h);
 
+/* ---- worker threads ------------------------------------------------------- */
+
+/* A work item.  Opaque; valid until its `done` callback has returned. */
+typedef struct sio_work sio_work;
+
+/* Runs on a worker thread: it must not call this API on any loop (except
+ * the thread-safe functions, sio_async_send() and sio_loop_stop()). */
+typedef void (*sio_work_fn)(void *arg);
+
+/* Runs afterwards on the loop's thread: `status` 0 when `fn` ran, or
+ * ECANCELED when sio_work_cancel() took the item before it started. */
+typedef void (*sio_work_cb)(sio_work *w, int status, void *arg);
+
+/*
+ * sio_work_submit - run `fn(arg)` on a worker thread, then `done(w, 0,
+ * arg)` on the loop's thread, from an iteration of sio_loop_run().  Items
+ * start in the order they were submitted (as threads free up); each
+ * `done` runs in the order the items finished.  A pending item (not yet
+ * done) is an active watcher: it keeps SIO_RUN_DEFAULT running.
+ *
+ * The pool is shared by every loop of the process and started on first
+ * use: at most 4 threads, or what the environment variable SIGIO_WORKERS
+ * says (1 to 128; read once, when the first thread starts).  Threads are
+ * made as work needs them and then kept; every signal is blocked in them,
+ * so that no signal meant for a loop is ever taken by a worker.  The end
+ * of the work reaches the loop through its self-pipe, as sio_async_send()
+ * does.  Several loops in several threads may submit: each `done` runs on
+ * its own loop's thread.
+ *
+ * sio_loop_free() with items still pending: none of their `done`
+ * callbacks runs; an item not yet started is dropped (its `fn` never
+ * runs), one running finishes on its worker and is then freed by the
+ * pool.  `arg` stays the caller's in both cases: release what it points
+ * to only once `fn` can no longer use it.  In a child process (fork()),
+ * the items its loops had pending in the parent run in the parent only:
+ * the child's copies are done with ECANCELED.
+ *
+ * Returns the item, or NULL with errno: EINVAL for a NULL loop, fn or
+ * done; ENOMEM; EAGAIN when no worker thread can be started at all.
+ */
+sio_work *sio_work_submit(sio_loop *loop, sio_work_fn fn, sio_work_cb done,
+                          void *arg);
+
+/*
+ * sio_work_cancel - take back an item that has not started: returns 0, and
+ * its `done` runs with ECANCELED from the loop (never inside this call).
+ * Returns -1 with errno EBUSY when it is running or has finished (its
+ * `done` runs as usual, with 0), or was cancelled already; EINVAL for
+ * NULL.  Call it from the loop's thread, before `done` has run.
+ */
+int sio_work_cancel(sio_work *w);
+
 /* ---- embedding in another event loop --------------------------------------- */
 
 /*
@@ -909,8 +965,10 @@ void sio_listener_free(sio_listener *l);
  * nonblocking connect() waited for with poll() up to `timeout_ms`
  * milliseconds (negative: as long as the kernel tries), and returns the
  * first socket that connected: nonblocking, close-on-exec, ready for
- * sio_stream_new().  The call blocks (getaddrinfo and the connects): use
- * it at start-up, or from a loop with nothing else to serve.  Returns the
+ * sio_stream_new().  The call blocks the calling thread (getaddrinfo and
+ * the connects, one address after the other): use it at start-up, or
+ * from a loop with nothing else to serve; a loop that serves others
+ * connects with sio_connect_start().  Returns the
  * fd, or -1 with errno: EINVAL for a NULL host or service or a bad port,
  * EADDRNOTAVAIL or EAGAIN for getaddrinfo() (see sio_listener_error()),
  * ETIMEDOUT, or the last address's connect() error (ECONNREFUSED, ...).
@@ -920,11 +978,140 @@ int sio_connect_tcp(const char *host, const char *service, int timeout_ms);
 /*
  * sio_connect_unix - the same for a Unix path, `type` SOCK_STREAM or
  * SOCK_SEQPACKET.  A listener whose backlog is full makes the connect wait,
- * up to `timeout_ms` (negative: without limit).  Returns the fd,
+ * up to `timeout_ms`: 0 does not wait at all (a full backlog is an
+ * ETIMEDOUT at once), negative waits without limit.  The call blocks the
+ * calling thread meanwhile (sio_connect_unix_start() does not).  Returns the fd,
  * nonblocking and close-on-exec, or -1 with errno: EINVAL, ENAMETOOLONG,
  * ETIMEDOUT, or connect()'s (ENOENT, ECONNREFUSED, ...).
  */
 int sio_connect_unix(const char *path, int type, int timeout_ms);
+
+/* ---- asynchronous lookups --------------------------------------------------- */
+
+struct addrinfo;
+
+/* A name lookup in progress.  Opaque; valid until its callback has
+ * returned or sio_lookup_cancel() has. */
+typedef struct sio_lookup sio_lookup;
+
+/* `status` 0 or getaddrinfo()'s EAI_* code (its text: gai_strerror()).
+ * `res` (NULL on failure) is valid during the call only. */
+typedef void (*sio_addrinfo_cb)(sio_lookup *q, int status,
+                                const struct addrinfo *res, void *arg);
+
+/* `status` 0 or getnameinfo()'s EAI_* code; `host` and `service` ("" on
+ * failure) are valid during the call only. */
+typedef void (*sio_nameinfo_cb)(sio_lookup *q, int status, const char *host,
+                                const char *service, void *arg);
+
+/*
+ * sio_getaddrinfo - getaddrinfo(host, service, hints) on a worker thread
+ * (see sio_work_submit()), then `cb` on the loop's thread.  The arguments
+ * are copied: they need not outlive the call.  A numeric host (an IPv4 or
+ * IPv6 literal, or `hints` with AI_NUMERICHOST) with a numeric or NULL
+ * service (or AI_NUMERICSERV) needs no name server: it is answered
+ * without a thread, by the loop's next iteration (never inside this
+ * call).  Lookups never occupy more than half the pool (at least one
+ * thread): a name server that does not answer cannot stop other work.
+ * A pending lookup keeps SIO_RUN_DEFAULT running.  `hints` may be NULL
+ * (as for getaddrinfo(): AF_UNSPEC, any socket type).
+ *
+ * Returns the lookup, or NULL with errno: EINVAL for a NULL loop or cb,
+ * or both host and service NULL; ENOMEM; EAGAIN (no thread can start).
+ * sio_loop_free() with lookups pending: their callbacks never run, and
+ * their memory is released (by the worker, when a resolver still blocked
+ * returns).
+ */
+sio_lookup *sio_getaddrinfo(sio_loop *loop, const char *host, const char *service,
+                            const struct addrinfo *hints, sio_addrinfo_cb cb,
+                            void *arg);
+
+/*
+ * sio_getnameinfo - getnameinfo(sa, salen, flags) on a worker thread, then
+ * `cb` on the loop's thread, as sio_getaddrinfo() (the address is copied;
+ * NI_NUMERICHOST with NI_NUMERICSERV is answered without a thread).
+ * Returns the lookup, or NULL with errno: EINVAL for a NULL loop, sa or cb
+ * or a length that is 0 or larger than struct sockaddr_storage; ENOMEM;
+ * EAGAIN.
+ */
+sio_lookup *sio_getnameinfo(sio_loop *loop, const struct sockaddr *sa,
+                            socklen_t salen, int flags, sio_nameinfo_cb cb,
+                            void *arg);
+
+/*
+ * sio_lookup_cancel - give up a lookup whose callback has not run yet,
+ * from the loop's thread (not from inside that callback).  Once it
+ * returns the callback never runs and the lookup no longer keeps the loop
+ * running; a resolver still blocked in a worker finishes there and its
+ * result is freed when it arrives.  NULL is ignored.
+ */
+void sio_lookup_cancel(sio_lookup *q);
+
+/* ---- asynchronous connect --------------------------------------------------- */
+
+/* A connect in progress.  Opaque; valid until its callback has run or
+ * sio_connect_cancel() has returned. */
+typedef struct sio_connector sio_connector;
+
+/* On success `fd` is a connected, nonblocking, close-on-exec socket that
+ * now belongs to the callback (ready for sio_stream_new()) and `err` is 0;
+ * on failure `fd` is -1 and `err` says why. */
+typedef void (*sio_connect_cb)(sio_connector *c, int fd, int err, void *arg);
+
+/*
+ * sio_connect_start - connect to (host, service) over TCP without blocking
+ * the loop: the name is looked up with sio_getaddrinfo(), and the
+ * addresses are raced as RFC 8305 (Happy Eyeballs) says.  They are put in
+ * the order of its section 4: families interleaved, one address at a
+ * time, starting with the family of getaddrinfo()'s first.  The first
+ * attempt starts at once; each next one when the previous failed, or
+ * after a Connection Attempt Delay of 250 ms, with the earlier attempts
+ * left running.  The first to connect wins, and every other attempt is
+ * closed at once.  An address whose SYNs vanish (a broken IPv6 route)
+ * therefore costs 250 ms, not the kernel's two minutes of retries.
+ *
+ * `timeout_ms` bounds the whole (lookup included); negative: no limit of
+ * ours, only the kernel's.  The callback runs once, on the loop's thread,
+ * never inside this call.  On failure `err` is ETIMEDOUT when the timeout
+ * passed; when every address failed, the connect error of the last one
+ * to fail (ECONNREFUSED, ENETUNREACH, ...); when the lookup failed,
+ * EADDRNOTAVAIL (or EAGAIN for EAI_AGAIN, ENOMEM for EAI_MEMORY), with
+ * gai_strerror()'s text in sio_listener_error() during the callback.
+ * Sockets are nonblocking and close-on-exec, and never raise SIGPIPE
+ * (SO_NOSIGPIPE where it exists; elsewhere send with MSG_NOSIGNAL, as the
+ * stream layer does).  A pending connector keeps SIO_RUN_DEFAULT running;
+ * like every object of the stream layer it is not freed by
+ * sio_loop_free(): cancel it first.
+ *
+ * Returns the connector, or NULL with errno: EINVAL for a NULL loop, host,
+ * service or cb, an empty service or a port number above 65535; ENOMEM;
+ * EAGAIN (no worker thread could start for the lookup).
+ */
+sio_connector *sio_connect_start(sio_loop *loop, const char *host,
+                                 const char *service, int timeout_ms,
+                                 sio_connect_cb cb, void *arg);
+
+/*
+ * sio_connect_unix_start - the same for a Unix-domain path, `type`
+ * SOCK_STREAM or SOCK_SEQPACKET.  A listener whose backlog is full makes
+ * it wait (it tries again, at intervals growing from 1 to 50 ms, since the
+ * kernel gives no word when room is made), up to `timeout_ms` (negative:
+ * without limit).  `err`: ETIMEDOUT, or connect()'s (ENOENT,
+ * ECONNREFUSED, ...).  Returns the connector, or NULL with errno: EINVAL
+ * (NULL or empty path, another type, NULL loop or cb), ENAMETOOLONG,
+ * ENOMEM, or socket()'s.
+ */
+sio_connector *sio_connect_unix_start(sio_loop *loop, const char *path, int type,
+                                      int timeout_ms, sio_connect_cb cb,
+                                      void *arg);
+
+/*
+ * sio_connect_cancel - give up a connect whose callback has not run, from
+ * the loop's thread (not from inside that callback): every socket it
+ * opened is closed, its lookup dropped, and the callback never runs.
+ * NULL is ignored.
+ */
+void sio_connect_cancel(sio_connector *c);
 
 /* A buffered nonblocking connection.  Opaque. */
 typedef struct sio_stream sio_stream;
@@ -945,14 +1132,16 @@ enum {
 	SIO_CLOSE_RESET,      /* the peer reset the connection (ECONNRESET,
 	                         EPIPE, ENOTCONN) */
 	SIO_CLOSE_ERROR,      /* another error: `err` says which */
-	SIO_CLOSE_LOCAL       /* sio_stream_close(), or the drained
+	SIO_CLOSE_LOCAL,      /* sio_stream_close(), or the drained
 	                         sio_stream_shutdown() of a non-socket */
+	SIO_CLOSE_TIMEOUT     /* a timeout of sio_stream_set_timeouts()
+	                         passed; `err` is ETIMEDOUT */
 };
 
 /* The stream is closed: no callback of it runs again, what was queued and
  * not written is dropped, and its fd is closed and the stream freed when
  * this returns (the fd is still open during the call).  `err` is the errno
- * behind SIO_CLOSE_RESET/ERROR, else 0. */
+ * behind SIO_CLOSE_RESET/ERROR, ETIMEDOUT for SIO_CLOSE_TIMEOUT, else 0. */
 typedef void (*sio_stream_close_cb)(sio_stream *s, int reason, int err, void *arg);
 
 /* Urgent byte received (TCP MSG_OOB).  `at_mark` is sockatmark() after
@@ -973,10 +1162,12 @@ typedef void (*sio_stream_urgent_cb)(sio_stream *s, unsigned char byte, int at_m
  * nothing to read, hears of a vanished reader only when it writes).
  *
  * On sockets data goes out with send()/sendmsg() and MSG_NOSIGNAL, so a
- * vanished peer is an EPIPE, never a SIGPIPE.  On a pipe or FIFO writev()
- * must be used, and a vanished reader raises SIGPIPE: ignore SIGPIPE in
- * the application (signal(SIGPIPE, SIG_IGN)) before handing pipes to
- * streams; the stream then closes with SIO_CLOSE_RESET, EPIPE.
+ * vanished peer is an EPIPE, never a SIGPIPE.  On any other fd (a pipe,
+ * FIFO or terminal) it goes out with write() (sio_stream_write()'s
+ * immediate write) and writev() (what was queued), which have no such
+ * flag: a vanished reader raises SIGPIPE.  Ignore SIGPIPE in the
+ * application (signal(SIGPIPE, SIG_IGN)) before handing pipes to streams;
+ * the stream then closes with SIO_CLOSE_RESET, EPIPE.
  *
  * On a SOCK_SEQPACKET socket message boundaries are kept: each
  * sio_stream_write() is sent as one message (never coalesced), each
@@ -987,12 +1178,25 @@ typedef void (*sio_stream_urgent_cb)(sio_stream *s, unsigned char byte, int at_m
  * queued behind other messages, it closes the stream (SIO_CLOSE_ERROR,
  * EMSGSIZE) when its turn comes.
  *
+ * A TCP socket whose nonblocking connect() is still in progress
+ * (EINPROGRESS) may be given too, which is how to start a client stream
+ * without blocking: what is written meanwhile is queued and goes out once
+ * the connection is established, and a connect that fails closes the
+ * stream with SIO_CLOSE_ERROR and its error (ECONNREFUSED, ETIMEDOUT,
+ * EHOSTUNREACH, ...).  A write timeout (sio_stream_set_timeouts()) with
+ * something queued bounds the connect.
+ *
  * The default watermarks are 64 KiB high, 16 KiB low (see
  * sio_stream_set_watermarks).  Returns the stream, or NULL with errno:
  * EINVAL for a NULL loop, a listening socket or a datagram socket, EBADF
  * for a negative or closed fd, ENOMEM, or what sio_io_start() says; on
  * failure the fd is not taken (the caller still owns it, open).
- * Cost: an fstat(), an fcntl() and two getsockopt() calls.
+ * Cost: an fstat(); then, for a socket, two getsockopt() calls (its type,
+ * and whether it listens) and a getsockname() (whether TCP urgent data
+ * can arrive), plus a setsockopt(SO_NOSIGPIPE) where the platform has
+ * that option (not Linux); for any other fd, one fcntl(F_GETFL) (its access mode);
+ * then what sio_io_start() costs (the O_NONBLOCK is its fcntl()s).
+ * sio_stream_new(3) says the same.
  */
 sio_stream *sio_stream_new(sio_loop *loop, int fd, sio_stream_read_cb on_read,
                            sio_stream_close_cb on_close, void *arg);
@@ -1083,6 +1287,69 @@ size_t sio_stream_queued(const sio_stream *s);
 
 /* sio_stream_fd - the stream's fd (-1 for NULL). */
 int sio_stream_fd(const sio_stream *s);
+
+/*
+ * sio_stream_set_timeouts - close the stream with SIO_CLOSE_TIMEOUT (err
+ * ETIMEDOUT, through on_close, from the loop) when it has waited `read_ms`
+ * milliseconds for data while reading, or when queued output has made no
+ * progress for `write_ms`; 0 turns either off.  The read time counts only
+ * while the stream wants to read: not while it is paused (by the high
+ * watermark or sio_stream_pause(); a pause stops the count and a resume
+ * continues it), nor after the peer's EOF.  Each read that returns data
+ * starts it again.  The write time counts only while something is queued;
+ * each write that takes bytes of the queue starts it again.  Both count
+ * from this call, and are measured on the loop's cached time (see
+ * sio_loop_now()), so they may fire up to one iteration's length early or
+ * late.  A timeout that ran out while the loop was late (a long callback,
+ * a starved process) does not close a stream whose fd has meanwhile
+ * become readable (read count) or writable (write count): before it
+ * closes, the timer asks the fd with a zero-timeout poll(), and such a
+ * stream is served in the same iteration instead.
+ *
+ * One timer per stream, re-armed only when it fires: a read or a write
+ * stores the time, no heap operation, so a busy stream pays next to
+ * nothing for its timeouts.  While a timeout is set, that timer may keep
+ * SIO_RUN_DEFAULT running for up to the timeout's length after the stream
+ * stopped counting (paused, queue empty).  The timer never runs after the
+ * stream ended.
+ *
+ * Returns 0, or -1 with errno: EINVAL for NULL, a stream that is closing
+ * (on_close ran or is pending) or a timeout above 2^40 ms (about 34
+ * years); ENOMEM when the timer cannot be allocated.
+ */
+int sio_stream_set_timeouts(sio_stream *s, uint64_t read_ms, uint64_t write_ms);
+
+/*
+ * sio_stream_pause - stop reading, on the application's say (to push back
+ * on a fast sender: a relay whose destination is full pauses its source);
+ * sio_stream_resume - read again.  Independent of the high watermark's
+ * pause: the stream reads only when neither holds it, so resuming a stream
+ * whose queue is above the high watermark changes nothing until the queue
+ * has drained to the low one.  Neither nests: one resume undoes any number
+ * of pauses.  A paused stream still writes what is queued, still hears of
+ * errors and hangups, and still delivers urgent bytes to its on_urgent
+ * callback.  Data already in the kernel stays there: a resumed stream reads
+ * it on the loop's next iteration, not inside sio_stream_resume().  Both
+ * are safe from any callback, the stream's own included.  Returns 0, or -1
+ * with errno EINVAL (NULL, or a stream that is closing).
+ */
+int sio_stream_pause(sio_stream *s);
+int sio_stream_resume(sio_stream *s);
+
+/* The write queue drained to the low watermark (see sio_stream_on_drain());
+ * `arg` is the stream's own, given to sio_stream_new(). */
+typedef void (*sio_stream_drain_cb)(sio_stream *s, void *arg);
+
+/*
+ * sio_stream_on_drain - have `cb` called when the write queue falls to the
+ * low watermark or below after having been above it: once per such fall,
+ * from the loop (right after the write to the fd that brought it down),
+ * never inside sio_stream_write() or another call of this API, and not for
+ * a queue dropped because the stream ended.  A relay pauses its source when the destination's queue is high
+ * and resumes it here.  NULL stops it.  Returns 0, or -1 with errno EINVAL
+ * (NULL stream, or one that is closing).
+ */
+int sio_stream_on_drain(sio_stream *s, sio_stream_drain_cb cb);
 
 /* A datagram socket (UDP, or a Unix SOCK_DGRAM/SEQPACKET socket) watched
  * for whole messages.  Opaque. */

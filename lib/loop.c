@@ -125,6 +125,7 @@ sio_loop_new(const char *backend)
 	atomic_init(&loop->stop_flag, 0);
 	atomic_init(&loop->notes_lost, 0);
 	atomic_init(&loop->async_flag, 0);
+	atomic_init(&loop->work_flag, 0);
 	sigemptyset(&loop->runtime_sigs);
 	sio__time_update(loop);
 
@@ -156,6 +157,7 @@ sio_loop_free(sio_loop *loop)
 	sio__child_free_all(loop);
 	sio__timers_free(loop);
 	sio__async_free_all(loop);
+	sio__work_free_all(loop);
 	sio__hooks_free(loop);
 	sio__reap_free(loop);
 	loop->backend->fini(loop);
@@ -303,6 +305,7 @@ loop_timeout(sio_loop *loop, int mode, size_t ran)
 {
 	if (mode == SIO_RUN_NOWAIT || (mode == SIO_RUN_ONCE && ran > 0) ||
 	    atomic_load(&loop->stop_flag) || atomic_load(&loop->async_flag) ||
+	    atomic_load(&loop->work_flag) ||
 	    loop->sig_pending || loop->child_pending || loop->active == 0 ||
 	    loop->pending.n > 0 || loop->rescan || loop->nidle > 0)
 		return 0;
@@ -425,6 +428,7 @@ loop_iterate(sio_loop *loop, int mode)
 	ran += sio__sigwatch_dispatch(loop);
 	ran += sio__child_dispatch(loop);
 	ran += sio__async_dispatch(loop);
+	ran += sio__work_dispatch(loop);
 	ran += sio__timers_run(loop);
 	ran += sio__hooks_run(loop, SIO__HOOK_IDLE);
 	sio__reap(loop);
@@ -504,6 +508,7 @@ sio_loop_timeout(const sio_loop *loop)
 		return -1;
 	}
 	if (atomic_load(&loop->stop_flag) || atomic_load(&loop->async_flag) ||
+	    atomic_load(&loop->work_flag) ||
 	    loop->sig_pending || loop->child_pending || loop->pending.n > 0 ||
 	    loop->rescan || loop->nidle > 0 || loop->forked || loop->embed_out > 0 ||
 	    (!loop->backend->level_triggered && loop->recheck.n > 0))
@@ -540,6 +545,8 @@ sio_loop_fork(sio_loop *loop)
 	sio__signals_fork(loop);        /* the handler writes to the new pipe */
 	sio__selfpipe_close(&old_rd, &old_wr);
 	atomic_store(&loop->async_flag, 0);
+	/* Work the parent had pending was handed back at fork() (ECANCELED,
+	 * flag set): the new pipe has no record of it, the flag still says. */
 	loop->rescan = 1;       /* what happened around the fork is unknown */
 	if (loop->backend->fork != NULL && loop->backend->fork(loop) < 0)
 		return -1;

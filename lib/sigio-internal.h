@@ -272,6 +272,12 @@ struct sio_loop {
 	struct sio_async *asyncs;       /* async handles */
 	atomic_int async_flag;          /* some handle was sent to */
 
+	struct sio_work *works;         /* work items not yet done (the loop's
+	                                   thread only) */
+	struct sio_work *work_head;     /* ... those finished, in the order */
+	struct sio_work *work_tail;     /* they did: under the pool's lock */
+	atomic_int work_flag;           /* work_head was appended to */
+
 	int pipe_rd, pipe_wr;           /* the self-pipe */
 	int wake_slot;                  /* index in the signal handler's table */
 	atomic_int stop_flag;           /* set by sio_loop_stop(), any thread */
@@ -360,6 +366,9 @@ void sio__signals_child_defaults(void);
 void sio__signals_child_unblock(void);
 int sio__rtsig_acquire(void);     /* the signal rtsig loops use; -1/errno */
 void sio__rtsig_release(void);
+/* pthread_create() of a detached thread with every signal blocked: no
+ * signal meant for a loop can be delivered to it.  0 or an errno. */
+int sio__thread_spawn(void *(*fn)(void *), void *arg);
 
 /* pollset.c: an array of pollfds whose entry for an fd is found through
  * the fd's slot (sio__fdslot.bindex), for the backends that poll. */
@@ -405,6 +414,21 @@ void sio__child_free_all(sio_loop *loop);
 /* async.c */
 size_t sio__async_dispatch(sio_loop *loop);
 void sio__async_free_all(sio_loop *loop);
+
+/* work.c: the worker pool.  The stream layer's lookups submit with
+ * SIO__WORK_LOOKUP (bounded to a share of the pool) and a `drop` that
+ * releases `arg` when `done` will never run (the loop was freed). */
+#define SIO__WORK_LOOKUP 0x1
+sio_work *sio__work_submit(sio_loop *loop, sio_work_fn fn, sio_work_cb done,
+                           void *arg, unsigned flags, void (*drop)(void *arg));
+/* An item finished without a thread: `done(w, 0, arg)` at the next
+ * dispatch, as if a worker had run it. */
+sio_work *sio__work_finished(sio_loop *loop, sio_work_cb done, void *arg,
+                             void (*drop)(void *arg));
+/* The item no longer keeps the loop running (its `done` still runs). */
+void sio__work_detach(sio_work *w);
+size_t sio__work_dispatch(sio_loop *loop);
+void sio__work_free_all(sio_loop *loop);
 
 /* hook.c: prepare, check and idle hooks */
 size_t sio__hooks_run(sio_loop *loop, int kind);   /* callbacks run */

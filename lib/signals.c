@@ -773,6 +773,31 @@ sio__signals_child_unblock(void)
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+/* ---- threads of the library --------------------------------------------------- */
+
+/* A worker inherits its creator's mask, which inside a run leaves the
+ * runtime's signals unblocked while a handler is installed: a signal
+ * process-directed (plain SIGIO, a kill) could then land on the worker,
+ * whose handler slot serves no loop.  Blocking everything for the
+ * creation makes the new thread start with a full mask. */
+int
+sio__thread_spawn(void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t t;
+	int err = pthread_attr_init(&attr);
+	if (err != 0)
+		return err;
+	(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	(void)pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&t, &attr, fn, arg);
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return err;
+}
+
 /* ---- thread identity ------------------------------------------------------------ */
 
 /* A number no other thread of the process ever had: kernel thread ids are

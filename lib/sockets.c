@@ -169,10 +169,16 @@ sio_listener_error(void)
 	return resolve_error;
 }
 
+void
+sio__resolve_error_set(const char *text)
+{
+	resolve_error = text;
+}
+
 /* Not NULL, not empty, and a number is a port: getaddrinfo() would take
  * 99999 modulo 65536. */
-static int
-check_service(const char *service)
+int
+sio__check_service(const char *service)
 {
 	if (service == NULL || *service == '\0') {
 		errno = EINVAL;
@@ -187,9 +193,8 @@ check_service(const char *service)
 	return 0;
 }
 
-/* getaddrinfo()'s failure `rc` as errno. */
-static int
-resolve_errno(int rc, int err)
+int
+sio__resolve_errno(int rc, int err)
 {
 	switch (rc) {
 	case EAI_AGAIN:
@@ -210,14 +215,14 @@ sio__resolve(const char *host, const char *service, int socktype, int flags,
 	                          .ai_flags = flags };
 
 	*res = NULL;
-	if (check_service(service) < 0)
+	if (sio__check_service(service) < 0)
 		return -1;
 	resolve_error = "";
 	int rc = getaddrinfo(host, service, &hints, res);
 	if (rc == 0)
 		return 0;
 	resolve_error = gai_strerror(rc);
-	errno = resolve_errno(rc, errno);
+	errno = sio__resolve_errno(rc, errno);
 	*res = NULL;
 	return -1;
 }

@@ -53,6 +53,17 @@ void sio__nosigpipe(int fd);
 int sio__resolve(const char *host, const char *service, int socktype, int flags,
                  struct addrinfo **res);
 
+/* The service check of sio__resolve(): 0, or -1 with errno EINVAL. */
+int sio__check_service(const char *service);
+
+/* getaddrinfo()'s failure `rc` as errno (`err`: errno after the call, for
+ * EAI_SYSTEM): EAGAIN, ENOMEM, `err`, else EADDRNOTAVAIL. */
+int sio__resolve_errno(int rc, int err);
+
+/* The calling thread's text for sio_listener_error() (a static string):
+ * for the asynchronous connect, whose lookup failed on a worker. */
+void sio__resolve_error_set(const char *text);
+
 /*
  * Bind a socket of `socktype` (SOCK_STREAM: also listen(SOMAXCONN);
  * SOCK_DGRAM) on every address getaddrinfo(host, service, AI_PASSIVE)

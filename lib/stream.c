@@ -3,7 +3,8 @@
  * side's connect helpers, on sockets made and resolved by sockets.c.
  *
  * A stream is one fd watcher whose events follow its state: SIO_READ while
- * it may read (not paused by the high watermark, no EOF yet), SIO_WRITE
+ * it may read (paused neither by the high watermark nor by the
+ * application, no EOF yet), SIO_WRITE
  * while something is queued, SIO_URGENT while an urgent callback is set.
  * Writes go out at once when nothing is queued; the rest waits in a list
  * of chunks, sent in order, up to IOV_BATCH of them per sendmsg()/writev().
@@ -16,6 +17,12 @@
  * callbacks returns (`depth`), or from a zero-delay timer when the end
  * came from outside them.  Every entry point holds `depth` while it works,
  * so nothing it calls can free the stream under it.
+ *
+ * Timeouts: one timer per stream, armed for the earliest deadline it may
+ * have to act on.  Reads and writes only store the loop's cached time;
+ * when the timer fires it works out the real deadlines from those stamps
+ * and either closes the stream or sleeps again for what is left.  So a
+ * busy stream costs a heap operation per timeout period, not per read.
  *
  * Quirks handled: a vanished peer is EPIPE, not SIGPIPE (MSG_NOSIGNAL on
  * sockets; pipes need SIGPIPE ignored, see sigio.h); TCP reads stop at the
@@ -57,6 +64,12 @@
 #define DEFAULT_LOW  (16 * 1024)
 #define DEFAULT_HIGH (64 * 1024)
 
+/* The longest timeout taken: far from where ms sums could overflow, and
+ * within what sio_timer_start() accepts. */
+#define TIMEOUT_MAX_MS (1ull << 40)
+
+#define NO_DEADLINE UINT64_MAX
+
 /* Queued bytes: data[off..len) is still to be written. */
 struct chunk {
 	struct chunk *next;
@@ -72,6 +85,7 @@ struct sio_stream {
 	sio_stream_read_cb on_read;
 	sio_stream_close_cb on_close;
 	sio_stream_urgent_cb on_urgent;
+	sio_stream_drain_cb on_drain;
 	void *arg;
 
 	struct chunk *head, *tail;
@@ -85,6 +99,8 @@ struct sio_stream {
 	unsigned can_read : 1;  /* not opened write-only */
 	unsigned can_write : 1; /* not opened read-only */
 	unsigned paused : 1;    /* reading stopped by the high watermark */
+	unsigned held : 1;      /* reading stopped by sio_stream_pause() */
+	unsigned above_low : 1; /* queued rose above low since the last drain */
 	unsigned eof : 1;       /* the peer's EOF was read */
 	unsigned shut_wanted : 1;
 	unsigned shut_done : 1;
@@ -98,6 +114,17 @@ struct sio_stream {
 	int err;                /* the errno behind it */
 	int depth;              /* frames of ours working on the stream */
 	sio_timer *reaper;      /* finishes a stream that ended from outside */
+
+	/* Timeouts (ms, on the loop's cached clock); timer NULL when both are
+	 * off.  While the read count runs, read_mark is when it (re)started
+	 * waiting; while it is stopped, how long it had waited. */
+	sio_timer *timer;
+	uint64_t read_ms, write_ms;
+	uint64_t read_mark, write_mark;
+	uint64_t timer_due;     /* when the timer fires, if timer_armed */
+	unsigned timer_armed : 1;
+	unsigned read_counting : 1;
+	unsigned write_counting : 1;
 };
 
 /* ---- the queue ------------------------------------------------------------ */
@@ -199,6 +226,8 @@ stream_end(sio_stream *s, int reason, int err)
 	s->err = err;
 	sio_io_stop(s->io);
 	s->io = NULL;
+	sio_timer_stop(s->timer);       /* from its own callback too: retired */
+	s->timer = NULL;
 	queue_drop(s);
 }
 
@@ -252,6 +281,123 @@ stream_release(sio_stream *s, int from_loop)
 		stream_finish(s);       /* no memory for a timer: now, then */
 }
 
+/* ---- timeouts ------------------------------------------------------------- */
+
+static uint64_t
+stream_now(const sio_stream *s)
+{
+	return sio_loop_now(s->loop);
+}
+
+/* The earliest moment a running count runs out, or NO_DEADLINE. */
+static uint64_t
+next_deadline(const sio_stream *s)
+{
+	uint64_t due = NO_DEADLINE;
+	if (s->read_counting)
+		due = s->read_mark + s->read_ms;
+	if (s->write_counting && s->write_mark + s->write_ms < due)
+		due = s->write_mark + s->write_ms;
+	return due;
+}
+
+/* Have the timer fire by `due` at the latest.  One due earlier is left
+ * alone (no heap operation): it will find the later deadline and sleep
+ * again for what is left. */
+static void
+timer_cover(sio_stream *s, uint64_t due)
+{
+	if (s->timer_armed && s->timer_due <= due)
+		return;
+	uint64_t now = stream_now(s);
+	if (sio_timer_again(s->timer, due > now ? due - now : 0, 0) < 0) {
+		stream_end(s, SIO_CLOSE_ERROR, errno);
+		return;
+	}
+	s->timer_armed = 1;
+	s->timer_due = due;
+}
+
+/* Start or stop the counts as the state asks: the read count while
+ * SIO_READ is armed, the write count while something is queued.  Called
+ * whenever the state may have changed, so it must cost nothing when the
+ * counts stay as they are. */
+static void
+timeouts_follow(sio_stream *s)
+{
+	if (s->timer == NULL)
+		return;
+	unsigned rd = s->read_ms != 0 && (s->armed & SIO_READ);
+	unsigned wr = s->write_ms != 0 && s->queued > 0;
+	if (rd == s->read_counting && wr == s->write_counting)
+		return;
+	uint64_t now = stream_now(s);
+	if (rd != s->read_counting) {
+		/* "waiting since" becomes "waited so far", and back: a pause
+		 * stops the count, it does not restart it. */
+		s->read_mark = now - s->read_mark;
+		s->read_counting = rd;
+	}
+	if (wr && !s->write_counting)
+		s->write_mark = now;
+	s->write_counting = wr;
+	if (rd || wr)
+		timer_cover(s, next_deadline(s));
+}
+
+/* poll() the fd for `events` without waiting: the revents, or 0. */
+static short
+poll_now(int fd, short events)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int n;
+	while ((n = poll(&p, 1, 0)) < 0 && errno == EINTR)
+		;
+	return n > 0 ? p.revents : 0;
+}
+
+/* A count ran out.  The timers run before the loop looks at the fds, so
+ * a loop that was late (a long callback, a starved process) could close
+ * a stream whose data or room arrived meanwhile and is about to be served
+ * in this very iteration: the fd is asked first, which costs a poll() per
+ * timeout that passes, never one per read. */
+static void
+forgive_if_ready(sio_stream *s, uint64_t now)
+{
+	short late = 0;
+	if (s->read_counting && s->read_mark + s->read_ms <= now)
+		late |= POLLIN;
+	if (s->write_counting && s->write_mark + s->write_ms <= now)
+		late |= POLLOUT;
+	if (late == 0)
+		return;
+	short ready = poll_now(s->fd, late);
+	short gone = ready & (POLLHUP | POLLERR);   /* the read or write says */
+	if ((late & POLLIN) && (ready & POLLIN || gone))
+		s->read_mark = now;
+	if ((late & POLLOUT) && (ready & POLLOUT || gone))
+		s->write_mark = now;
+}
+
+static void
+stream_tick(sio_timer *t, void *arg)
+{
+	sio_stream *s = arg;
+	(void)t;
+
+	s->depth++;
+	s->timer_armed = 0;
+	uint64_t now = stream_now(s);
+	forgive_if_ready(s, now);
+	uint64_t due = next_deadline(s);
+	/* Nothing counting: the timer rests until a count starts again. */
+	if (due != NO_DEADLINE && due > now)
+		timer_cover(s, due);
+	else if (due != NO_DEADLINE)
+		stream_end(s, SIO_CLOSE_TIMEOUT, ETIMEDOUT);
+	stream_release(s, 1);
+}
+
 /* ---- reading and writing -------------------------------------------------- */
 
 /* Pause or resume reading by the watermarks, and watch what the state
@@ -263,20 +409,23 @@ stream_rearm(sio_stream *s)
 		s->paused = 1;
 	else if (s->queued <= s->low)
 		s->paused = 0;
+	if (s->queued > s->low)
+		s->above_low = 1;
 	unsigned ev = 0;
-	if (s->can_read && !s->eof && !s->paused)
+	if (s->can_read && !s->eof && !s->paused && !s->held)
 		ev |= SIO_READ;
 	if (s->queued > 0)
 		ev |= SIO_WRITE;
 	if (s->on_urgent != NULL && !s->eof)
 		ev |= SIO_URGENT;
-	if (ev == s->armed)
-		return;
-	if (sio_io_set(s->io, ev) < 0) {
-		stream_end(s, SIO_CLOSE_ERROR, errno);
-		return;
+	if (ev != s->armed) {
+		if (sio_io_set(s->io, ev) < 0) {
+			stream_end(s, SIO_CLOSE_ERROR, errno);
+			return;
+		}
+		s->armed = ev;
 	}
-	s->armed = ev;
+	timeouts_follow(s);
 }
 
 static void
@@ -369,7 +518,20 @@ stream_flush(sio_stream *s)
 			return;
 		}
 		queue_consume(s, (size_t)n);
+		if (s->write_counting && n > 0)
+			s->write_mark = stream_now(s);
 	}
+}
+
+/* After a flush: the queue fell to the low watermark from above it. */
+static void
+stream_drained(sio_stream *s)
+{
+	if (s->reason != 0 || !s->above_low || s->queued > s->low)
+		return;
+	s->above_low = 0;
+	if (s->on_drain != NULL)
+		s->on_drain(s, s->arg);
 }
 
 /* One read: bytes into buf, 0 at EOF, -1 with errno.  *cut is set when a
@@ -519,6 +681,9 @@ stream_read(sio_stream *s)
 			return;
 		}
 		s->in_pos += (uint64_t)n;
+		/* Before on_read: a pause in it turns the mark into "waited 0". */
+		if (s->read_counting)
+			s->read_mark = stream_now(s);
 		if (s->on_read != NULL)
 			s->on_read(s, buf, (size_t)n, s->arg);
 		/* The callback may have closed us, or written enough to pause
@@ -538,8 +703,10 @@ stream_io_cb(sio_io *io, int fd, unsigned revents, void *arg)
 	sio_stream *s = arg;
 
 	s->depth++;
-	if (s->queued > 0 && (revents & (SIO_WRITE | SIO_HUP | SIO_ERROR)))
+	if (s->queued > 0 && (revents & (SIO_WRITE | SIO_HUP | SIO_ERROR))) {
 		stream_flush(s);
+		stream_drained(s);
+	}
 	/* Interest may have changed in the flush: stream_settle() runs only
 	 * at the end, so check what is armed. */
 	if (s->reason == 0 && s->on_urgent != NULL && (revents & SIO_URGENT)) {
@@ -808,6 +975,77 @@ sio_stream_on_urgent(sio_stream *s, sio_stream_urgent_cb cb)
 	s->on_urgent = cb;
 	stream_settle(s);
 	stream_release(s, 0);
+	return 0;
+}
+
+int
+sio_stream_set_timeouts(sio_stream *s, uint64_t read_ms, uint64_t write_ms)
+{
+	if (s == NULL || s->reason != 0 || read_ms > TIMEOUT_MAX_MS ||
+	    write_ms > TIMEOUT_MAX_MS) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (read_ms == 0 && write_ms == 0) {
+		sio_timer_stop(s->timer);
+		s->timer = NULL;
+		s->timer_armed = 0;
+	} else if (s->timer == NULL) {
+		/* Armed for the shorter timeout: it fires early at worst. */
+		uint64_t first = read_ms == 0 ? write_ms :
+		                 write_ms == 0 || read_ms < write_ms ? read_ms : write_ms;
+		s->timer = sio_timer_start(s->loop, first, 0, stream_tick, s);
+		if (s->timer == NULL)
+			return -1;
+		s->timer_armed = 1;
+		s->timer_due = stream_now(s) + first;
+	}
+	s->depth++;
+	s->read_ms = read_ms;
+	s->write_ms = write_ms;
+	/* Both counts start afresh from this call. */
+	s->read_counting = s->write_counting = 0;
+	s->read_mark = 0;
+	timeouts_follow(s);
+	stream_release(s, 0);
+	return 0;
+}
+
+/* sio_stream_pause() and sio_stream_resume(). */
+static int
+stream_hold(sio_stream *s, unsigned hold)
+{
+	if (s == NULL || s->reason != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	s->depth++;
+	s->held = hold;
+	stream_settle(s);
+	stream_release(s, 0);
+	return 0;
+}
+
+int
+sio_stream_pause(sio_stream *s)
+{
+	return stream_hold(s, 1);
+}
+
+int
+sio_stream_resume(sio_stream *s)
+{
+	return stream_hold(s, 0);
+}
+
+int
+sio_stream_on_drain(sio_stream *s, sio_stream_drain_cb cb)
+{
+	if (s == NULL || s->reason != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	s->on_drain = cb;
 	return 0;
 }
 

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Install into a temporary prefix (DESTDIR), build a program against the
-# installed copy through pkg-config, link it shared and static, run both,
-# then uninstall and check that nothing is left.  TAP output.
+# installed copy through pkg-config, link it shared and static, run both;
+# check the installed programs' names, build the installed examples with
+# their Makefile; then uninstall and check that nothing is left.  TAP
+# output.
 set -u
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-.}
@@ -18,7 +20,7 @@ ok() { n=$((n + 1)); echo "ok $n - $1"; }
 not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; [ -f "$tmp/out" ] && sed 's/^/# /' "$tmp/out"; }
 check() { desc=$1; shift; if "$@" >"$tmp/out" 2>&1; then ok "$desc"; else not_ok "$desc"; fi; }
 
-echo "1..8"
+echo "1..11"
 
 dest=$tmp/root
 check "make install DESTDIR=..." $MAKE -C "$top_builddir" install DESTDIR="$dest"
@@ -71,25 +73,68 @@ else
 fi
 
 libdir=$(pkg --variable=libdir)
+# sigio.pc carries a run path to libdir unless that is a system directory
+# or configure had --disable-pc-rpath: then, as the README says, the
+# programs need LD_LIBRARY_PATH (or ldconfig).
+case " $(pkg --libs) " in
+*-rpath*) run_env= ;;
+*) run_env="LD_LIBRARY_PATH=$libdir" ;;
+esac
+
+# Every installed program carries the project's name (no bare lookup or
+# echo-server in $bindir).
+bin=$root/bin
+bad=
+for p in sigio-demo sigio-echo-server sigio-echo-client sigio-echo-selfcheck \
+	sigio-icmp-echo sigio-lookup; do
+	[ -x "$bin/$p" ] || bad="$bad missing:$p"
+done
+for f in "$bin"/*; do
+	case ${f##*/} in sigio-*) ;; *) bad="$bad unprefixed:${f##*/}" ;; esac
+done
+if [ -z "$bad" ]; then ok "installed programs are sigio-*"; else echo "#$bad"; not_ok "installed programs are sigio-*"; fi
 # shellcheck disable=SC2046
 check "build shared through pkg-config --cflags --libs" \
 	$CC -o "$tmp/prog-shared" "$tmp/prog.c" $(pkg --cflags) $(pkg --libs)
-check "run shared (against the installed libsigio.so)" \
-	env LD_LIBRARY_PATH="$libdir" "$tmp/prog-shared"
-if env LD_LIBRARY_PATH="$libdir" ldd "$tmp/prog-shared" 2>/dev/null | grep -q "$libdir/libsigio.so"; then
+check "run shared (against the installed libsigio.so${run_env:+, $run_env})" \
+	env $run_env "$tmp/prog-shared"
+if env $run_env ldd "$tmp/prog-shared" 2>/dev/null | grep -q "$libdir/libsigio.so"; then
 	ok "shared program loads $libdir/libsigio.so"
 else
 	not_ok "shared program loads $libdir/libsigio.so"
 fi
 
 # Static: libsigio.a from the install, the rest (libc, Libs.private) shared.
-check "build static against the installed libsigio.a" \
-	$CC -o "$tmp/prog-static" "$tmp/prog.c" $(pkg --cflags) \
-	-L"$libdir" -Wl,-Bstatic -lsigio -Wl,-Bdynamic $(pkg --static --libs-only-l | sed 's/-lsigio//')
-if "$tmp/prog-static" >"$tmp/out" 2>&1 && ! ldd "$tmp/prog-static" 2>/dev/null | grep -q libsigio; then
-	ok "run static (no libsigio.so needed)"
+if [ ! -f "$libdir/libsigio.a" ]; then
+	n=$((n + 2))
+	echo "ok $((n - 1)) # SKIP no libsigio.a installed (configure --disable-static)"
+	echo "ok $n # SKIP no libsigio.a installed (configure --disable-static)"
 else
-	not_ok "run static (no libsigio.so needed)"
+	check "build static against the installed libsigio.a" \
+		$CC -o "$tmp/prog-static" "$tmp/prog.c" $(pkg --cflags) \
+		-L"$libdir" -Wl,-Bstatic -lsigio -Wl,-Bdynamic $(pkg --static --libs-only-l | sed 's/-lsigio//')
+	if "$tmp/prog-static" >"$tmp/out" 2>&1 && ! ldd "$tmp/prog-static" 2>/dev/null | grep -q libsigio; then
+		ok "run static (no libsigio.so needed)"
+	else
+		not_ok "run static (no libsigio.so needed)"
+	fi
+fi
+
+# The examples as installed, with their own Makefile (POSIX make, pkg-config).
+docex=$(find "$dest" -path '*/doc/*/examples/Makefile' | head -n 1)
+if [ -n "$docex" ] && cp -R "$(dirname "$docex")" "$tmp/examples" &&
+   $MAKE -C "$tmp/examples" CC="$CC" PKG_CONFIG="pkg-config --define-variable=prefix=$root" \
+	>"$tmp/out" 2>&1; then
+	ok "the installed examples build with their Makefile"
+else
+	not_ok "the installed examples build with their Makefile"
+fi
+if [ -x "$tmp/examples/watcher" ] &&
+   printf 'hello\n' | env $run_env "$tmp/examples/watcher" >"$tmp/out" 2>&1 &&
+   grep -q '^hello$' "$tmp/out"; then
+	ok "an installed example runs"
+else
+	not_ok "an installed example runs"
 fi
 
 $MAKE -C "$top_builddir" uninstall DESTDIR="$dest" >"$tmp/out" 2>&1

@@ -1404,6 +1404,39 @@ Test(echo_bad_input, client_usage_and_runtime_errors, .timeout = SIO_TEST_TIMEOU
 	srv_cleanup(&s);
 }
 
+/* --timeout: a listener whose backlog is full (listen 0, one connection
+ * queued and never accepted) drops the client's SYN; the client gives up
+ * after its timeout instead of the kernel's minutes of retries. */
+Test(echo_bad_input, client_timeout_on_a_full_backlog, .timeout = SIO_TEST_TIMEOUT)
+{
+	struct server s;
+	struct run r;
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof sin;
+
+	srv_init(&s);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(lfd, 0);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sin, sizeof sin), 0);
+	cr_assert_eq(listen(lfd, 0), 0);
+	cr_assert_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(connect(filler, (struct sockaddr *)&sin, sizeof sin), 0);
+	client_run(&r, s.dir, NULL, srv_arg(&s, "--tcp=127.0.0.1:%u",
+	                                    (unsigned)ntohs(sin.sin_port)),
+	           "--timeout=200", NULL);
+	cr_assert_eq(r.status, 1, "timed out: exit %d", r.status);
+	cr_assert_not_null(strstr(r.err, "timed out"), "'%s'", r.err);
+	run_free(&r);
+	client_run(&r, s.dir, NULL, "--tcp=127.0.0.1:1", "--timeout=soon", NULL);
+	cr_assert_eq(r.status, 2, "--timeout=soon: exit %d", r.status);
+	run_free(&r);
+	close(filler);
+	close(lfd);
+	srv_cleanup(&s);
+}
+
 /* ---- the defaults ------------------------------------------------------------------------------- */
 
 Test(echo_defaults, tcp_and_udp_on_the_default_port, .timeout = SIO_TEST_TIMEOUT)

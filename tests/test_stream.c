@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -380,7 +381,28 @@ struct client {
 	int rd_err;
 	int urgents;
 	unsigned char urgent;
+	size_t stall_at;                /* stop reading once got passes it */
+	unsigned stall_ms;              /* for that long (a timer of the loop) */
+	sio_timer *stall;
 };
+
+static void client_reading(struct client *c);
+
+static void
+client_unstall(sio_timer *t, void *arg)
+{
+	client_reading(arg);
+}
+
+/* The reader stalls: it stops reading, and a timer starts it again. */
+static void
+client_stall(struct client *c)
+{
+	c->reading = 0;
+	c->stall_at = 0;
+	c->stall = sio_timer_start(c->loop, c->stall_ms, 0, client_unstall, c);
+	cr_assert_not_null(c->stall, "sio_timer_start: %s", strerror(errno));
+}
 
 static void
 client_read_some(struct client *c, size_t max)
@@ -447,6 +469,8 @@ client_cb(sio_io *io, int fd, unsigned revents, void *arg)
 	}
 	if (c->reading && (revents & (SIO_READ | SIO_HUP | SIO_ERROR)))
 		client_read_some(c, SIZE_MAX);
+	if (c->stall_at > 0 && c->got >= c->stall_at)
+		client_stall(c);
 	unsigned ev = (c->sent_all ? 0 : SIO_WRITE) |
 	              (c->reading && !c->eof ? SIO_READ | SIO_URGENT : 0);
 	if (ev != sio_io_events(io))
@@ -477,6 +501,7 @@ client_reading(struct client *c)
 static void
 client_stop(struct client *c)
 {
+	sio_timer_stop(c->stall);
 	sio_io_stop(c->io);
 	c->io = NULL;
 	close(c->fd);
@@ -1781,6 +1806,10 @@ SIO_BACKEND_TEST(args, bad_arguments)
 	EXPECT_ERR(sio_stream_on_urgent(NULL, srv_urgent) == -1, EINVAL);
 	cr_assert_eq(sio_stream_queued(NULL), 0, "queued(NULL)");
 	cr_assert_eq(sio_stream_fd(NULL), -1, "fd(NULL)");
+	EXPECT_ERR(sio_stream_set_timeouts(NULL, 1, 1) == -1, EINVAL);
+	EXPECT_ERR(sio_stream_pause(NULL) == -1, EINVAL);
+	EXPECT_ERR(sio_stream_resume(NULL) == -1, EINVAL);
+	EXPECT_ERR(sio_stream_on_drain(NULL, NULL) == -1, EINVAL);
 	sio_stream_close(NULL);
 	t_socketpair(p);
 	sio_stream *s = srv_stream(&sv, p[0]);
@@ -1790,6 +1819,8 @@ SIO_BACKEND_TEST(args, bad_arguments)
 	EXPECT_ERR(sio_stream_set_watermarks(s, 6, 5) == -1, EINVAL);
 	EXPECT_ERR(sio_stream_on_urgent(s, srv_urgent) == -1, EOPNOTSUPP);
 	EXPECT_ERR(sio_stream_write_urgent(s, 'x') == -1, EOPNOTSUPP);
+	EXPECT_ERR(sio_stream_set_timeouts(s, (1ull << 40) + 1, 0) == -1, EINVAL);
+	EXPECT_ERR(sio_stream_set_timeouts(s, 0, UINT64_MAX) == -1, EINVAL);
 	cr_assert_eq(sio_stream_on_urgent(s, NULL), 0, "on_urgent(NULL)");
 
 	/* Datagrams. */
@@ -1815,5 +1846,851 @@ SIO_BACKEND_TEST(args, bad_arguments)
 
 	close(p[1]);
 	srv_finish(&sv);
+	t_loop_free(loop);
+}
+
+/* ---- flow control: pause, resume, drain ---------------------------------- */
+
+/* What a stream under test saw. */
+struct rec {
+	sio_loop *loop;
+	sio_stream *s;                  /* NULL once on_close ran */
+	int echo;                       /* write back what is read */
+	int pause_in_read;              /* sio_stream_pause() in on_read */
+	size_t bytes;                   /* bytes read */
+	unsigned char data[256];        /* the first of them */
+	int in_write;                   /* inside sio_stream_write() */
+	int drains, drains_in_write;
+	size_t drained_at;              /* queued when on_drain last ran */
+	int closes, reason, err;
+	uint64_t closed_at;             /* sio_loop_now() in on_close */
+	int rc_in_close[4];             /* pause, resume, on_drain, set_timeouts */
+	int errno_in_close[4];
+};
+
+static void
+rec_read(sio_stream *s, const void *data, size_t len, void *arg)
+{
+	struct rec *r = arg;
+
+	for (size_t i = 0; i < len && r->bytes + i < sizeof r->data; i++)
+		r->data[r->bytes + i] = ((const unsigned char *)data)[i];
+	r->bytes += len;
+	if (r->echo) {
+		r->in_write = 1;
+		cr_assert_eq(sio_stream_write(s, data, len), 0, "echo: %s",
+		             strerror(errno));
+		r->in_write = 0;
+	}
+	if (r->pause_in_read)
+		cr_assert_eq(sio_stream_pause(s), 0, "pause in on_read: %s",
+		             strerror(errno));
+}
+
+static void
+rec_drain(sio_stream *s, void *arg)
+{
+	struct rec *r = arg;
+
+	r->drains++;
+	r->drains_in_write += r->in_write;
+	r->drained_at = sio_stream_queued(s);
+}
+
+static void
+rec_close(sio_stream *s, int reason, int err, void *arg)
+{
+	struct rec *r = arg;
+
+	r->closes++;
+	r->reason = reason;
+	r->err = err;
+	r->closed_at = sio_loop_now(r->loop);
+	int rc[4];
+	int e[4];
+	errno = 0; rc[0] = sio_stream_pause(s); e[0] = errno;
+	errno = 0; rc[1] = sio_stream_resume(s); e[1] = errno;
+	errno = 0; rc[2] = sio_stream_on_drain(s, rec_drain); e[2] = errno;
+	errno = 0; rc[3] = sio_stream_set_timeouts(s, 10, 10); e[3] = errno;
+	memcpy(r->rc_in_close, rc, sizeof rc);
+	memcpy(r->errno_in_close, e, sizeof e);
+	r->s = NULL;
+}
+
+static sio_stream *
+rec_stream(struct rec *r, sio_loop *loop, int fd)
+{
+	r->loop = loop;
+	r->s = sio_stream_new(loop, fd, rec_read, rec_close, r);
+	cr_assert_not_null(r->s, "sio_stream_new(%d): %s", fd, strerror(errno));
+	cr_assert_eq(sio_stream_on_drain(r->s, rec_drain), 0,
+	             "sio_stream_on_drain: %s", strerror(errno));
+	return r->s;
+}
+
+static bool
+rec_closed(void *arg)
+{
+	return ((struct rec *)arg)->closes > 0;
+}
+
+static void
+rec_wait_closed(struct rec *r)
+{
+	cr_assert(t_run_until(r->loop, rec_closed, r, SIO_TEST_MAX_ONCE),
+	          "the stream did not close");
+	cr_assert_eq(r->closes, 1, "on_close ran %d times", r->closes);
+	for (int i = 0; i < 4; i++)
+		cr_assert(r->rc_in_close[i] == -1 && r->errno_in_close[i] == EINVAL,
+		          "call %d on a closing stream: %d (%s), want EINVAL", i,
+		          r->rc_in_close[i], strerror(r->errno_in_close[i]));
+}
+
+/* Close the stream if it is still open, and let on_close run. */
+static void
+rec_finish(struct rec *r)
+{
+	if (r->s != NULL)
+		sio_stream_close(r->s);
+	if (r->closes == 0)
+		rec_wait_closed(r);
+}
+
+/* Run the loop for `ms` milliseconds (what should not happen, does not). */
+static void
+run_for(sio_loop *loop, unsigned ms)
+{
+	(void)iterations_during(loop, ms);
+}
+
+/* Run until `*n` reaches `want`. */
+struct size_goal {
+	const size_t *n;
+	size_t want;
+};
+
+static bool
+size_reached(void *arg)
+{
+	struct size_goal *g = arg;
+	return *g->n >= g->want;
+}
+
+static void
+run_until_size(sio_loop *loop, const size_t *n, size_t want, const char *what)
+{
+	struct size_goal g = { n, want };
+	cr_assert(t_run_until(loop, size_reached, &g, 1000000), "%s: %zu, want %zu",
+	          what, *n, want);
+}
+
+/* Run until the stream's queue is above (above != 0) or at most `q`. */
+struct queue_goal {
+	const sio_stream *s;
+	size_t q;
+	int above;
+};
+
+static bool
+queue_reached(void *arg)
+{
+	struct queue_goal *g = arg;
+	size_t q = sio_stream_queued(g->s);
+	return g->above ? q > g->q : q <= g->q;
+}
+
+static void
+run_until_queue(sio_loop *loop, const sio_stream *s, size_t q, int above)
+{
+	struct queue_goal g = { s, q, above };
+	cr_assert(t_run_until(loop, queue_reached, &g, 1000000),
+	          "queue %zu, want %s %zu", sio_stream_queued(s),
+	          above ? "above" : "at most", q);
+}
+
+static void
+set_sndbuf(int fd, int size)
+{
+	cr_assert_eq(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size), 0,
+	             "SO_SNDBUF: %s", strerror(errno));
+}
+
+/* Paused, the stream reads nothing (the bytes wait in the kernel) but still
+ * writes; resumed, it reads them on the next iteration, not inside the
+ * call; a pause from on_read stops the reads of that callback. */
+SIO_BACKEND_TEST(flow, pause_resume)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { 0 };
+	int p[2];
+	char buf[8];
+
+	t_socketpair(p);
+	sio_stream *s = rec_stream(&r, loop, p[0]);
+	t_write_all(p[1], "abc", 3);
+	run_until_size(loop, &r.bytes, 3, "read before pausing");
+	cr_assert_eq(sio_stream_pause(s), 0, "pause: %s", strerror(errno));
+	cr_assert_eq(sio_stream_pause(s), 0, "a second pause: %s", strerror(errno));
+	t_write_all(p[1], "defg", 4);
+	run_for(loop, 50);
+	cr_assert_eq(r.bytes, 3, "read %zu bytes while paused", r.bytes);
+	cr_assert(t_poll_now(p[0], POLLIN) & POLLIN, "the bytes left the kernel");
+	cr_assert_eq(sio_stream_write(s, "out", 3), 0, "write while paused: %s",
+	             strerror(errno));
+	t_read_all(p[1], buf, 3);
+	cr_assert_eq(memcmp(buf, "out", 3), 0, "written while paused: %.3s", buf);
+
+	cr_assert_eq(sio_stream_resume(s), 0, "resume: %s", strerror(errno));
+	cr_assert_eq(r.bytes, 3, "read inside sio_stream_resume()");
+	run_until_size(loop, &r.bytes, 7, "read after resuming");
+	cr_assert_eq(sio_stream_resume(s), 0, "resume a reading stream: %s",
+	             strerror(errno));
+
+	r.pause_in_read = 1;
+	t_write_all(p[1], "h", 1);
+	run_until_size(loop, &r.bytes, 8, "read before the pause in on_read");
+	t_write_all(p[1], "ij", 2);
+	run_for(loop, 30);
+	cr_assert_eq(r.bytes, 8, "read %zu bytes after on_read paused", r.bytes);
+	r.pause_in_read = 0;
+	cr_assert_eq(sio_stream_resume(s), 0, "resume: %s", strerror(errno));
+	run_until_size(loop, &r.bytes, 10, "read after the second resume");
+	cr_assert_eq(memcmp(r.data, "abcdefghij", 10), 0, "bytes %.10s", r.data);
+
+	close(p[1]);
+	rec_wait_closed(&r);
+	cr_assert_eq(r.reason, SIO_CLOSE_EOF, "reason %d", r.reason);
+	t_loop_free(loop);
+}
+
+/* The application's pause and the watermark's are independent: resuming
+ * while the watermark holds reads nothing, and the watermark letting go
+ * while the application holds reads nothing either. */
+SIO_BACKEND_TEST(flow, pause_with_the_watermark)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { .echo = 1 };
+	struct client c = { .total = 512 * 1024 };
+	int p[2];
+	const size_t low = 1024, high = 8192;
+
+	t_socketpair(p);
+	set_sndbuf(p[0], 4096);
+	sio_stream *s = rec_stream(&r, loop, p[0]);
+	cr_assert_eq(sio_stream_set_watermarks(s, low, high), 0, "watermarks");
+	client_start(&c, loop, p[1]);
+	run_until_queue(loop, s, high, 1);      /* the watermark pause holds */
+	t_run_nowait(loop, 3);
+	size_t before = r.bytes;
+	cr_assert_lt(before, c.total, "everything was read: nothing paused");
+
+	/* The application pauses and resumes: the watermark still holds. */
+	cr_assert_eq(sio_stream_pause(s), 0, "pause: %s", strerror(errno));
+	cr_assert_eq(sio_stream_resume(s), 0, "resume: %s", strerror(errno));
+	run_for(loop, 30);
+	cr_assert_eq(r.bytes, before, "read %zu bytes under the watermark pause",
+	             r.bytes - before);
+
+	/* The application holds it; the peer reads, the queue drains, the
+	 * watermark lets go: still nothing is read. */
+	cr_assert_eq(sio_stream_pause(s), 0, "pause: %s", strerror(errno));
+	client_reading(&c);
+	run_until_queue(loop, s, 0, 0);
+	run_until_size(loop, &c.got, before, "echo read back");
+	run_for(loop, 30);
+	cr_assert_eq(r.bytes, before, "read %zu bytes while the application held "
+	             "it", r.bytes - before);
+	cr_assert_geq(r.drains, 1, "no drain callback");
+	cr_assert_leq(r.drained_at, low, "drained at %zu", r.drained_at);
+
+	cr_assert_eq(sio_stream_resume(s), 0, "resume: %s", strerror(errno));
+	run_until_size(loop, &c.got, c.total, "echo");
+	cr_assert_eq(c.bad, 0, "byte %d of the echo is wrong", c.bad - 1);
+	cr_assert_eq(r.bytes, c.total, "read %zu", r.bytes);
+	cr_assert_eq(r.drains_in_write, 0, "on_drain ran inside sio_stream_write()");
+	client_stop(&c);
+	rec_finish(&r);
+	t_loop_free(loop);
+}
+
+/* on_drain: not for a queue that never rose above the low watermark; once
+ * when it falls back to it; never inside sio_stream_write(). */
+SIO_BACKEND_TEST(flow, drain_once_per_fall)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { 0 };
+	int p[2];
+	unsigned char big[48 * 1024];
+
+	memset(big, 'd', sizeof big);
+	t_socketpair(p);
+	set_sndbuf(p[0], 4096);
+	sio_stream *s = rec_stream(&r, loop, p[0]);
+	cr_assert_eq(sio_stream_set_watermarks(s, 8192, 32768), 0, "watermarks");
+	for (int i = 0; i < 4; i++) {           /* small: within the fd's room */
+		cr_assert_eq(sio_stream_write(s, "x", 1), 0, "write: %s",
+		             strerror(errno));
+		t_run_nowait(loop, 2);
+		t_drain(p[1]);
+	}
+	run_for(loop, 20);
+	cr_assert_eq(r.drains, 0, "on_drain for a queue never above low");
+
+	r.in_write = 1;
+	cr_assert_eq(sio_stream_write(s, big, sizeof big), 0, "write: %s",
+	             strerror(errno));
+	r.in_write = 0;
+	cr_assert_gt(sio_stream_queued(s), 8192, "queued %zu", sio_stream_queued(s));
+	struct client c = { .reading = 1, .out = big };
+	client_start(&c, loop, p[1]);
+	run_until_size(loop, &c.got, sizeof big, "drained by the peer");
+	run_for(loop, 20);
+	cr_assert_eq(r.drains, 1, "on_drain ran %d times", r.drains);
+	cr_assert_leq(r.drained_at, 8192, "drained at %zu", r.drained_at);
+	cr_assert_eq(r.drains_in_write, 0, "on_drain ran inside sio_stream_write()");
+	client_stop(&c);
+	rec_finish(&r);
+	t_loop_free(loop);
+}
+
+/* ---- a relay through a reader that stalls ------------------------------- */
+
+/* Two streams relayed to each other: what one reads, the other writes.
+ * The source is paused before the destination's queue could pass `high`,
+ * and resumed by the destination's on_drain. */
+struct relay {
+	sio_stream *st[2];
+	size_t high;
+	size_t max_queued[2];           /* per destination */
+	int pauses[2];                  /* of each stream as a source */
+	int drains[2];
+	int in_write, drains_in_write;
+	int closes;
+};
+
+static int
+relay_side(const struct relay *r, const sio_stream *s)
+{
+	return s == r->st[1];
+}
+
+static void
+relay_read(sio_stream *s, const void *data, size_t len, void *arg)
+{
+	struct relay *r = arg;
+	int src = relay_side(r, s);
+	sio_stream *dst = r->st[!src];
+
+	r->in_write = 1;
+	cr_assert_eq(sio_stream_write(dst, data, len), 0, "relay write: %s",
+	             strerror(errno));
+	r->in_write = 0;
+	size_t q = sio_stream_queued(dst);
+	if (q > r->max_queued[!src])
+		r->max_queued[!src] = q;
+	/* One more read could take the queue past high: stop the source. */
+	if (q + SIO_STREAM_READ_MAX > r->high) {
+		cr_assert_eq(sio_stream_pause(s), 0, "pause: %s", strerror(errno));
+		r->pauses[src]++;
+	}
+}
+
+static void
+relay_drain(sio_stream *s, void *arg)
+{
+	struct relay *r = arg;
+	int side = relay_side(r, s);
+
+	r->drains[side]++;
+	r->drains_in_write += r->in_write;
+	cr_assert_eq(sio_stream_resume(r->st[!side]), 0, "resume: %s",
+	             strerror(errno));
+}
+
+static void
+relay_close(sio_stream *s, int reason, int err, void *arg)
+{
+	struct relay *r = arg;
+	r->closes++;
+}
+
+static bool
+relay_done(void *arg)
+{
+	struct client **c = arg;
+	for (int i = 0; i < 2; i++)
+		if (c[i]->got < c[i]->total && !c[i]->eof && !c[i]->rd_err &&
+		    !c[i]->bad)
+			return false;
+	return true;
+}
+
+/* 64 MiB each way through a relay of two streams, to clients that check
+ * every byte; one of them stops reading for a second a quarter of the way
+ * in.  Both queues stay at or under the high watermark, the source is
+ * paused and resumed by on_drain. */
+SIO_BACKEND_TEST(flow, relay_64mib_through_a_stalled_reader)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	size_t total = t_under_valgrind() ? 4u << 20 : 64u << 20;
+	struct relay r = { .high = 256 * 1024 };
+	struct client c1 = { .total = total, .reading = 1 };
+	struct client c2 = { .total = total, .reading = 1, .stall_at = total / 4,
+	                     .stall_ms = 1000 };
+	int x[2], y[2];
+
+	t_socketpair(x);
+	t_socketpair(y);
+	r.st[0] = sio_stream_new(loop, x[0], relay_read, relay_close, &r);
+	r.st[1] = sio_stream_new(loop, y[0], relay_read, relay_close, &r);
+	for (int i = 0; i < 2; i++) {
+		cr_assert_not_null(r.st[i], "sio_stream_new: %s", strerror(errno));
+		cr_assert_eq(sio_stream_set_watermarks(r.st[i], 64 * 1024, r.high), 0,
+		             "watermarks");
+		cr_assert_eq(sio_stream_on_drain(r.st[i], relay_drain), 0,
+		             "on_drain: %s", strerror(errno));
+	}
+	client_start(&c1, loop, x[1]);
+	client_start(&c2, loop, y[1]);
+	struct client *both[2] = { &c1, &c2 };
+	uint64_t t0 = sio_loop_now(loop);
+	cr_assert(t_run_until(loop, relay_done, both, 100000000),
+	          "relay stalled: c1 got %zu, c2 got %zu", c1.got, c2.got);
+	uint64_t ms = sio_loop_now(loop) - t0;
+	for (int i = 0; i < 2; i++) {
+		struct client *c = both[i];
+		cr_assert_eq(c->bad, 0, "c%d: byte %d is wrong", i + 1, c->bad - 1);
+		cr_assert_eq(c->rd_err, 0, "c%d: read: %s", i + 1, strerror(c->rd_err));
+		cr_assert_eq(c->got, total, "c%d: %zu bytes of %zu", i + 1, c->got,
+		             total);
+		cr_assert_leq(r.max_queued[i], r.high, "queue %d grew to %zu, above "
+		              "the high watermark %zu", i, r.max_queued[i], r.high);
+	}
+	cr_assert_geq(ms, 1000, "done in %llu ms: the reader did not stall",
+	              (unsigned long long)ms);
+	cr_assert_geq(r.pauses[0], 1, "the source of the stalled reader was "
+	              "never paused");
+	cr_assert_geq(r.drains[1], 1, "the stalled reader's queue never drained");
+	cr_assert_eq(r.drains_in_write, 0, "on_drain ran inside sio_stream_write()");
+	cr_assert_eq(r.closes, 0, "a relay stream closed");
+	client_stop(&c1);
+	client_stop(&c2);
+	sio_stream_close(r.st[0]);
+	sio_stream_close(r.st[1]);
+	struct count_goal g = { &r.closes, 2 };
+	cr_assert(t_run_until(loop, count_reached, &g, SIO_TEST_MAX_ONCE),
+	          "on_close ran %d times", r.closes);
+	t_loop_free(loop);
+}
+
+/* ---- timeouts ----------------------------------------------------------- */
+
+/* Nothing arrives: the read timeout closes the stream, not before. */
+SIO_BACKEND_TEST(timeout, read_fires)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { 0 };
+	int p[2];
+
+	t_socketpair(p);
+	sio_stream *s = rec_stream(&r, loop, p[0]);
+	sio_loop_update_time(loop);
+	uint64_t t0 = sio_loop_now(loop);
+	cr_assert_eq(sio_stream_set_timeouts(s, 50, 0), 0, "set_timeouts: %s",
+	             strerror(errno));
+	rec_wait_closed(&r);
+	cr_assert_eq(r.reason, SIO_CLOSE_TIMEOUT, "reason %d", r.reason);
+	cr_assert_eq(r.err, ETIMEDOUT, "err %s", strerror(r.err));
+	uint64_t ms = r.closed_at - t0;
+	cr_assert_geq(ms, 50, "closed after %llu ms", (unsigned long long)ms);
+	cr_assert_lt(ms, 2000, "closed after %llu ms", (unsigned long long)ms);
+	char c;
+	cr_assert_eq(read(p[1], &c, 1), 0, "the peer sees no EOF");
+	close(p[1]);
+	t_loop_free(loop);
+}
+
+/* The application's pause stops the read count and a resume continues
+ * it; so does the watermark's pause. */
+SIO_BACKEND_TEST(timeout, read_counts_only_while_reading)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { 0 };
+	int p[2];
+
+	t_socketpair(p);
+	sio_stream *s = rec_stream(&r, loop, p[0]);
+	cr_assert_eq(sio_stream_set_timeouts(s, 60, 0), 0, "set_timeouts");
+	cr_assert_eq(sio_stream_pause(s), 0, "pause");
+	run_for(loop, 200);
+	cr_assert_eq(r.closes, 0, "closed while paused (reason %d)", r.reason);
+	cr_assert_eq(sio_stream_resume(s), 0, "resume");
+	uint64_t t1 = sio_loop_now(loop);
+	rec_wait_closed(&r);
+	cr_assert_eq(r.reason, SIO_CLOSE_TIMEOUT, "reason %d", r.reason);
+	cr_assert_geq(r.closed_at - t1, 55, "closed %llu ms after resuming",
+	              (unsigned long long)(r.closed_at - t1));
+	close(p[1]);
+
+	/* A pause in the middle: the count goes on from where it stopped
+	 * (200 ms waited, 100 ms left), it does not start again. */
+	struct rec m = { 0 };
+	t_socketpair(p);
+	s = rec_stream(&m, loop, p[0]);
+	cr_assert_eq(sio_stream_set_timeouts(s, 300, 0), 0, "set_timeouts");
+	run_for(loop, 200);
+	cr_assert_eq(sio_stream_pause(s), 0, "pause");
+	run_for(loop, 300);
+	cr_assert_eq(m.closes, 0, "closed while paused (reason %d)", m.reason);
+	cr_assert_eq(sio_stream_resume(s), 0, "resume");
+	t1 = sio_loop_now(loop);
+	rec_wait_closed(&m);
+	cr_assert_eq(m.reason, SIO_CLOSE_TIMEOUT, "reason %d", m.reason);
+	cr_assert_lt(m.closed_at - t1, 250, "closed %llu ms after resuming: the "
+	             "count started again", (unsigned long long)(m.closed_at - t1));
+	cr_assert_geq(m.closed_at - t1, 50, "closed %llu ms after resuming",
+	              (unsigned long long)(m.closed_at - t1));
+	close(p[1]);
+
+	/* The watermark's pause: an echo whose peer does not read. */
+	struct rec e = { .echo = 1 };
+	struct client c = { .total = 512 * 1024 };
+	t_socketpair(p);
+	set_sndbuf(p[0], 4096);
+	s = rec_stream(&e, loop, p[0]);
+	cr_assert_eq(sio_stream_set_watermarks(s, 1024, 8192), 0, "watermarks");
+	cr_assert_eq(sio_stream_set_timeouts(s, 60, 0), 0, "set_timeouts");
+	client_start(&c, loop, p[1]);
+	run_until_queue(loop, s, 8192, 1);
+	run_for(loop, 200);
+	cr_assert_eq(e.closes, 0, "closed under the watermark pause (reason %d)",
+	             e.reason);
+	/* The peer reads: everything is echoed, then nothing comes. */
+	client_reading(&c);
+	run_until_size(loop, &c.got, c.total, "echo");
+	cr_assert_eq(c.bad, 0, "byte %d of the echo is wrong", c.bad - 1);
+	rec_wait_closed(&e);
+	cr_assert_eq(e.reason, SIO_CLOSE_TIMEOUT, "reason %d", e.reason);
+	client_stop(&c);
+	t_loop_free(loop);
+}
+
+/* A peer that never reads, small socket buffers: the write timeout. */
+SIO_BACKEND_TEST(timeout, write_fires)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { 0 };
+	int client, server;
+	unsigned char big[64 * 1024];
+
+	memset(big, 'w', sizeof big);
+	t_tcp_pair(&client, &server);
+	int small = 4096;
+	cr_assert_eq(setsockopt(client, SOL_SOCKET, SO_RCVBUF, &small, sizeof small),
+	             0, "SO_RCVBUF: %s", strerror(errno));
+	set_sndbuf(server, 4096);
+	sio_stream *s = rec_stream(&r, loop, server);
+	cr_assert_eq(sio_stream_set_watermarks(s, 1024, 1 << 20), 0, "watermarks");
+	sio_loop_update_time(loop);
+	uint64_t t0 = sio_loop_now(loop);
+	cr_assert_eq(sio_stream_set_timeouts(s, 0, 80), 0, "set_timeouts");
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(sio_stream_write(s, big, sizeof big), 0, "write: %s",
+		             strerror(errno));
+	cr_assert_gt(sio_stream_queued(s), 0, "nothing queued");
+	rec_wait_closed(&r);
+	cr_assert_eq(r.reason, SIO_CLOSE_TIMEOUT, "reason %d", r.reason);
+	cr_assert_eq(r.err, ETIMEDOUT, "err %s", strerror(r.err));
+	cr_assert_geq(r.closed_at - t0, 80, "closed after %llu ms",
+	              (unsigned long long)(r.closed_at - t0));
+	cr_assert_eq(r.drains, 0, "on_drain for a queue dropped at the close");
+	close(client);
+	t_loop_free(loop);
+}
+
+/* A trickle: a byte every 10 ms in, echoed back, and read by the peer. */
+struct trickle {
+	int fd;
+	int sent;
+	uint64_t last;                  /* sio_loop_now() of the last byte */
+	sio_loop *loop;
+	int reader;                     /* only read what came, write nothing */
+	size_t got;
+};
+
+/* Whatever the socket buffers hold is read at each tick (a few KiB with
+ * the small buffers of the tests): room is made, the fd turns writable. */
+static void
+trickle_tick(sio_timer *t, void *arg)
+{
+	struct trickle *tr = arg;
+
+	if (!tr->reader) {
+		t_write_all(tr->fd, "t", 1);
+		tr->sent++;
+	}
+	tr->got += t_drain(tr->fd);
+	tr->last = sio_loop_now(tr->loop);
+}
+
+/* Streams that keep moving, slower than the timeout's length would allow
+ * in one go but for six of them: neither timeout fires; they do once the
+ * trickle stops. */
+SIO_BACKEND_TEST(timeout, not_while_moving)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { .echo = 1 };
+	int p[2];
+
+	/* Reading: a byte in every 10 ms, echoed and read back. */
+	t_socketpair(p);
+	sio_stream *s = rec_stream(&r, loop, p[0]);
+	cr_assert_eq(sio_stream_set_timeouts(s, 60, 60), 0, "set_timeouts");
+	struct trickle tr = { .fd = p[1], .loop = loop };
+	sio_timer *t = sio_timer_start(loop, 10, 10, trickle_tick, &tr);
+	cr_assert_not_null(t, "sio_timer_start");
+	run_for(loop, 360);
+	cr_assert_eq(r.closes, 0, "closed while data came (reason %d, after %d "
+	             "bytes)", r.reason, tr.sent);
+	cr_assert_geq(tr.sent, 6, "only %d bytes trickled", tr.sent);
+	sio_timer_stop(t);
+	rec_wait_closed(&r);
+	cr_assert_eq(r.reason, SIO_CLOSE_TIMEOUT, "reason %d", r.reason);
+	cr_assert_geq(r.closed_at - tr.last, 55, "closed %llu ms after the last "
+	              "byte", (unsigned long long)(r.closed_at - tr.last));
+	close(p[1]);
+
+	/* Writing: 1 MiB queued, a peer that reads what it can every 10 ms
+	 * (the socket buffer holds a few KiB). */
+	struct rec w = { 0 };
+	unsigned char big[64 * 1024];
+	memset(big, 'm', sizeof big);
+	t_socketpair(p);
+	set_sndbuf(p[0], 4096);
+	s = rec_stream(&w, loop, p[0]);
+	cr_assert_eq(sio_stream_set_watermarks(s, 1024, 2 << 20), 0, "watermarks");
+	cr_assert_eq(sio_stream_set_timeouts(s, 0, 60), 0, "set_timeouts");
+	for (int i = 0; i < 16; i++)
+		cr_assert_eq(sio_stream_write(s, big, sizeof big), 0, "write");
+	struct trickle rd = { .fd = p[1], .loop = loop, .reader = 1 };
+	t = sio_timer_start(loop, 10, 10, trickle_tick, &rd);
+	cr_assert_not_null(t, "sio_timer_start");
+	run_for(loop, 360);
+	cr_assert_eq(w.closes, 0, "closed while the queue moved (reason %d, "
+	             "%zu bytes read)", w.reason, rd.got);
+	cr_assert_gt(sio_stream_queued(s), 0, "the queue ran dry");
+	sio_timer_stop(t);
+	rec_wait_closed(&w);
+	cr_assert_eq(w.reason, SIO_CLOSE_TIMEOUT, "reason %d", w.reason);
+	close(p[1]);
+	t_loop_free(loop);
+}
+
+/* 0 turns timeouts off; a closed stream's timer never runs (valgrind
+ * would see it touch freed memory); bad values are refused. */
+SIO_BACKEND_TEST(timeout, off_and_closed)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { 0 };
+	int p[2];
+
+	t_socketpair(p);
+	sio_stream *s = rec_stream(&r, loop, p[0]);
+	cr_assert_eq(sio_stream_set_timeouts(s, 30, 30), 0, "set_timeouts");
+	cr_assert_eq(sio_stream_set_timeouts(s, 0, 0), 0, "set_timeouts(0, 0)");
+	run_for(loop, 100);
+	cr_assert_eq(r.closes, 0, "closed with timeouts off (reason %d)", r.reason);
+	errno = 0;
+	cr_assert_eq(sio_stream_set_timeouts(s, 1ull << 41, 0), -1, "2^41 ms taken");
+	cr_assert_eq(errno, EINVAL, "errno %s", strerror(errno));
+	cr_assert_eq(sio_stream_set_timeouts(s, 20, 0), 0, "set_timeouts");
+	sio_stream_close(s);
+	rec_wait_closed(&r);
+	cr_assert_eq(r.reason, SIO_CLOSE_LOCAL, "reason %d", r.reason);
+	run_for(loop, 60);
+	cr_assert_eq(r.closes, 1, "on_close ran %d times", r.closes);
+	close(p[1]);
+	t_loop_free(loop);
+}
+
+/* ---- streams on a connect in progress --------------------------------- */
+
+/* A nonblocking connect() to `port` on 127.0.0.1; *inprogress tells
+ * whether it was still going on when connect() returned. */
+static int
+connect_started(unsigned short port, int *inprogress)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(AF_INET, port, &ss);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+	int rc = connect(fd, (struct sockaddr *)&ss, len);
+	cr_assert(rc == 0 || errno == EINPROGRESS, "connect: %s", strerror(errno));
+	*inprogress = rc < 0;
+	return fd;
+}
+
+/* A client stream made at once on a connect in progress: what it writes
+ * meanwhile goes out once connected, and the echo comes back. */
+SIO_BACKEND_TEST(connect, stream_on_connect_in_progress)
+{
+	struct server sv = { .loop = t_loop_new(be->name), .echo = 1 };
+	struct rec r = { 0 };
+	int inprogress;
+
+	sv.l = sio_listen_tcp(sv.loop, "127.0.0.1", "0", 0, srv_accept, &sv);
+	cr_assert_not_null(sv.l, "sio_listen_tcp: %s", strerror(errno));
+	int fd = connect_started(fd_port(sio_listener_fd(sv.l, 0)), &inprogress);
+	rec_stream(&r, sv.loop, fd);
+	cr_assert_eq(sio_stream_write(r.s, "hello", 5), 0, "write: %s",
+	             strerror(errno));
+	run_until_size(sv.loop, &r.bytes, 5, "echo");
+	cr_assert_eq(memcmp(r.data, "hello", 5), 0, "echo %.5s", r.data);
+	cr_assert_eq(r.closes, 0, "closed: reason %d (%s)", r.reason,
+	             strerror(r.err));
+	if (!inprogress)
+		cr_log_info("connect() completed at once: not in progress");
+	rec_finish(&r);
+	srv_finish(&sv);
+	t_loop_free(sv.loop);
+}
+
+/* A refused connect closes the stream with SIO_CLOSE_ERROR, ECONNREFUSED. */
+SIO_BACKEND_TEST(connect, stream_on_refused_connect)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { 0 };
+	int inprogress;
+
+	int fd = connect_started(t_closed_port(), &inprogress);
+	rec_stream(&r, loop, fd);
+	errno = 0;
+	int rc = sio_stream_write(r.s, "x", 1);   /* queued, or refused already */
+	cr_assert(rc == 0 || errno == ECONNREFUSED, "write: %s", strerror(errno));
+	rec_wait_closed(&r);
+	cr_assert_eq(r.reason, SIO_CLOSE_ERROR, "reason %d", r.reason);
+	cr_assert_eq(r.err, ECONNREFUSED, "err %s", strerror(r.err));
+	t_loop_free(loop);
+}
+
+/* A listener on 127.0.0.1 whose backlog is full: one connection waits in
+ * it, unaccepted, and the SYNs of later ones are dropped (their connects
+ * stay in progress).  Returns the listener; the waiting client in *held. */
+static int
+full_listener(unsigned short *port, int *held)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(AF_INET, 0, &ss);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(l, 0, "socket: %s", strerror(errno));
+	cr_assert_eq(bind(l, (struct sockaddr *)&ss, len), 0, "bind: %s",
+	             strerror(errno));
+	cr_assert_eq(listen(l, 0), 0, "listen: %s", strerror(errno));
+	*port = fd_port(l);
+	int inprogress;
+	*held = connect_started(*port, &inprogress);
+	/* Set-up only: wait for its handshake with poll(), not the loop. */
+	struct pollfd pfd = { .fd = *held, .events = POLLOUT };
+	cr_assert_eq(poll(&pfd, 1, 10000), 1, "the first connect did not complete");
+	return l;
+}
+
+/* A write timeout bounds a connect that never completes. */
+SIO_BACKEND_TEST(connect, write_timeout_bounds_a_connect)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { 0 };
+	unsigned short port;
+	int held, inprogress;
+
+	int l = full_listener(&port, &held);
+	int fd = connect_started(port, &inprogress);
+	if (!inprogress)
+		cr_skip_test("the connect completed at once: SYNs are not dropped here");
+	rec_stream(&r, loop, fd);
+	cr_assert_eq(sio_stream_write(r.s, "x", 1), 0, "write: %s", strerror(errno));
+	cr_assert_eq(sio_stream_queued(r.s), 1, "not queued behind the connect");
+	sio_loop_update_time(loop);
+	uint64_t t0 = sio_loop_now(loop);
+	cr_assert_eq(sio_stream_set_timeouts(r.s, 0, 100), 0, "set_timeouts");
+	rec_wait_closed(&r);
+	cr_assert_eq(r.reason, SIO_CLOSE_TIMEOUT, "reason %d (%s)", r.reason,
+	             strerror(r.err));
+	uint64_t ms = r.closed_at - t0;
+	cr_assert_geq(ms, 100, "closed after %llu ms", (unsigned long long)ms);
+	cr_assert_lt(ms, 900, "closed after %llu ms: not the timeout (the SYN is "
+	             "retried after a second)", (unsigned long long)ms);
+	close(held);
+	close(l);
+	t_loop_free(loop);
+}
+
+/* A callback of the loop that takes long (a starved process looks the
+ * same): it does its part of the scenario, then holds the loop for
+ * `ms`. */
+struct long_cb {
+	int fd;
+	int write_byte;                 /* write a byte into fd, else drain it */
+	size_t drained;
+	unsigned ms;
+};
+
+static void
+long_cb(sio_timer *t, void *arg)
+{
+	struct long_cb *lc = arg;
+
+	if (lc->write_byte)
+		t_write_all(lc->fd, "L", 1);
+	else
+		lc->drained = t_drain(lc->fd);
+	struct timespec ts = { 0, (long)lc->ms * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* The loop is late past a timeout, but the fd became ready meanwhile:
+ * the stream is served, not closed; it closes once it waits again. */
+SIO_BACKEND_TEST(timeout, late_loop_serves_what_came)
+{
+	sio_loop *loop = t_loop_new(be->name);
+	struct rec r = { 0 };
+	int p[2];
+
+	/* Reading: the byte comes while the loop is held past the timeout. */
+	t_socketpair(p);
+	sio_stream *s = rec_stream(&r, loop, p[0]);
+	cr_assert_eq(sio_stream_set_timeouts(s, 50, 0), 0, "set_timeouts");
+	struct long_cb lc = { .fd = p[1], .write_byte = 1, .ms = 120 };
+	sio_timer *t = sio_timer_start(loop, 10, 0, long_cb, &lc);
+	cr_assert_not_null(t, "sio_timer_start");
+	rec_wait_closed(&r);
+	sio_timer_stop(t);
+	cr_assert_eq(r.reason, SIO_CLOSE_TIMEOUT, "reason %d", r.reason);
+	cr_assert_eq(r.bytes, 1, "closed with the byte that came unread");
+	close(p[1]);
+
+	/* Writing: room comes while the loop is held past the timeout. */
+	struct rec w = { 0 };
+	unsigned char big[64 * 1024];
+	memset(big, 'q', sizeof big);
+	t_socketpair(p);
+	set_sndbuf(p[0], 4096);
+	s = rec_stream(&w, loop, p[0]);
+	cr_assert_eq(sio_stream_set_watermarks(s, 1024, 1 << 20), 0, "watermarks");
+	cr_assert_eq(sio_stream_write(s, big, sizeof big), 0, "write");
+	cr_assert_eq(sio_stream_set_timeouts(s, 0, 50), 0, "set_timeouts");
+	struct long_cb ld = { .fd = p[1], .ms = 120 };
+	t = sio_timer_start(loop, 10, 0, long_cb, &ld);
+	cr_assert_not_null(t, "sio_timer_start");
+	rec_wait_closed(&w);
+	sio_timer_stop(t);
+	cr_assert_eq(w.reason, SIO_CLOSE_TIMEOUT, "reason %d", w.reason);
+	cr_assert_gt(ld.drained, 0, "the peer found nothing to read");
+	cr_assert_gt(t_drain(p[1]), 0, "closed without writing into the room "
+	             "that came");
+	close(p[1]);
 	t_loop_free(loop);
 }

@@ -25,6 +25,10 @@
  *             and forking children it watches (sio_child_start) at once:
  *             every child reported once, on its own loop's thread, and
  *             SIGCHLD's disposition back to the default
+ *   work      four loops in four threads submit work items (data written
+ *             by the worker, read by done), cancel some, look names up
+ *             (numeric, localhost) and cancel some of those, and free a
+ *             last loop with work still queued and running
  *
  * Every wait is bounded (a guard timer in each loop, timed condition
  * waits, an alarm() for the whole program).  Nothing sleeps to wait for
@@ -864,6 +868,108 @@ nursery_main(void *arg)
 	return NULL;
 }
 
+/* ---- work ------------------------------------------------------------------ */
+
+#define WORK_LOOPS  4
+#define WORK_ITEMS  500
+#define WORK_LOOKUPS 20
+
+struct work_item {
+	long in, out;            /* out = in * 2, written by the worker */
+	int status;
+};
+
+struct work_loop {
+	const char *backend;
+	atomic_int failed;
+	int done, cancelled, lookups;
+	struct work_item items[WORK_ITEMS];
+};
+
+static void
+work_fn(void *arg)
+{
+	struct work_item *it = arg;
+	it->out = it->in * 2;
+}
+
+static void
+work_nop(void *arg)
+{
+	(void)arg;
+}
+
+static void
+work_done(sio_work *w, int status, void *arg)
+{
+	(void)w;
+	struct work_item *it = arg;
+	it->status = status == 0 ? 1 : 2;
+}
+
+static void
+work_lookup_cb(sio_lookup *q, int status, const struct addrinfo *res, void *arg)
+{
+	(void)q;
+	(void)res;
+	struct work_loop *wl = arg;
+	if (status != 0)
+		note(&wl->failed, "work: a lookup failed: %d", status);
+	wl->lookups++;
+}
+
+static void *
+work_main(void *arg)
+{
+	struct work_loop *wl = arg;
+	sio_loop *loop = sio_loop_new(wl->backend);
+	if (loop == NULL) {
+		note(&wl->failed, "work: sio_loop_new: %s", strerror(errno));
+		return NULL;
+	}
+	int want_lookups = 0;
+	for (int i = 0; i < WORK_ITEMS; i++) {
+		wl->items[i].in = i;
+		sio_work *w = sio_work_submit(loop, work_fn, work_done, &wl->items[i]);
+		if (w == NULL)
+			note(&wl->failed, "work: submit: %s", strerror(errno));
+		else if (i % 10 == 0 && sio_work_cancel(w) == 0)
+			wl->cancelled++;
+	}
+	for (int i = 0; i < WORK_LOOKUPS; i++) {
+		sio_lookup *q = sio_getaddrinfo(loop, i % 2 ? "localhost" : "127.0.0.1",
+		                                "80", NULL, work_lookup_cb, wl);
+		if (q == NULL)
+			note(&wl->failed, "work: lookup: %s", strerror(errno));
+		else if (i % 4 == 3)
+			sio_lookup_cancel(q);
+		else
+			want_lookups++;
+	}
+	if (sio_loop_run(loop, SIO_RUN_DEFAULT) < 0)
+		note(&wl->failed, "work: sio_loop_run: %s", strerror(errno));
+	int ran = 0, cancelled = 0;
+	for (int i = 0; i < WORK_ITEMS; i++) {
+		struct work_item *it = &wl->items[i];
+		ran += it->status == 1;
+		cancelled += it->status == 2;
+		if (it->status == 1 && it->out != it->in * 2)
+			note(&wl->failed, "work: item %d: %ld", i, it->out);
+	}
+	if (ran + cancelled != WORK_ITEMS || cancelled != wl->cancelled)
+		note(&wl->failed, "work: %d ran, %d cancelled (%d asked)", ran, cancelled,
+		     wl->cancelled);
+	if (wl->lookups != want_lookups)
+		note(&wl->failed, "work: %d of %d lookups answered", wl->lookups, want_lookups);
+	/* Freed with work queued and running: the items touch no memory
+	 * (their arg stays the caller's, and this one is reused). */
+	for (int i = 0; i < 50; i++)
+		(void)sio_work_submit(loop, work_nop, work_done, NULL);
+	(void)sio_getaddrinfo(loop, "localhost", "80", NULL, work_lookup_cb, wl);
+	sio_loop_free(loop);
+	return NULL;
+}
+
 static void
 test_children(const char *backend)
 {
@@ -895,6 +1001,27 @@ test_children(const char *backend)
 	tap(!atomic_load(&failed), "children [%s]", backend);
 }
 
+static void
+test_work(const char *backend)
+{
+	static struct work_loop wl[WORK_LOOPS];
+	pthread_t th[WORK_LOOPS];
+	int nth = 0, failed = 0;
+	for (int i = 0; i < WORK_LOOPS; i++) {
+		memset(&wl[i], 0, sizeof wl[i]);
+		wl[i].backend = backend;
+		if (pthread_create(&th[nth], NULL, work_main, &wl[i]) == 0)
+			nth++;
+	}
+	for (int i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < WORK_LOOPS; i++)
+		failed |= atomic_load(&wl[i].failed);
+	tap(nth == WORK_LOOPS && !failed, "work %s: %d loops in %d threads, %d items "
+	    "and %d lookups each, some cancelled, then freed with work pending",
+	    backend, WORK_LOOPS, WORK_LOOPS, WORK_ITEMS, WORK_LOOKUPS);
+}
+
 int
 main(void)
 {
@@ -907,6 +1034,7 @@ main(void)
 		{ "loops", test_loops }, { "async", test_async },
 		{ "signals", test_signals }, { "churn", test_churn },
 		{ "shutdown", test_shutdown }, { "children", test_children },
+		{ "work", test_work },
 	};
 	size_t nscen = sizeof scenarios / sizeof scenarios[0], nrun = 0;
 
