@@ -508,7 +508,9 @@ typedef void (*sio_child_cb)(sio_child *c, pid_t pid, int status, void *arg);
  * child watchers exist, children the application does not wait for become
  * zombies until it does (and a watched child that exited while SIGCHLD
  * was still ignored is reported as SIO_CHILD_LOST).  SIGCHLD must not be
- * blocked in every thread.
+ * blocked in every thread, and a SIGCHLD handler of the application's
+ * belongs installed before the first child watcher (it is then chained),
+ * not while they exist: it would take SIGCHLD from them.
  *
  * After its callback ran the watcher is inactive (it no longer keeps
  * SIO_RUN_DEFAULT running) but stays valid until sio_child_stop(), as a
