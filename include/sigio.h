@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -468,6 +469,141 @@ sio_signal *sio_signal_start(sio_loop *loop, int signo, sio_signal_cb cb, void *
 /* sio_signal_stop - stop a signal watcher and free it; safe from any
  * callback.  NULL is ignored. */
 void sio_signal_stop(sio_signal *s);
+
+/* ---- child processes ---------------------------------------------------- */
+
+/* A child watcher.  Opaque; created by sio_child_start() or sio_spawn(),
+ * valid until sio_child_stop() (or sio_loop_free()). */
+typedef struct sio_child sio_child;
+
+/* `status` is what waitpid() stored (test it with WIFEXITED() and
+ * WEXITSTATUS(), WIFSIGNALED() and WTERMSIG()), or SIO_CHILD_LOST when
+ * other code reaped the child first and its status is unknown. */
+typedef void (*sio_child_cb)(sio_child *c, pid_t pid, int status, void *arg);
+
+/* The status of a watched child that other code reaped (waitpid(-1) or
+ * wait() elsewhere in the program, a handler reaping every child, or
+ * SIGCHLD ignored when it exited): no waitpid() status is ever -1. */
+#define SIO_CHILD_LOST (-1)
+
+/*
+ * sio_child_start - call `cb` once, from the loop on its thread, when the
+ * child `pid` has terminated; the runtime has reaped it by then.  Stops
+ * and continues are not reported.  The child may have been started in any
+ * way (fork, posix_spawn, popen...); one that has already exited when the
+ * watcher starts is reported on the next iteration.  Any loop may watch
+ * children, several loops in several threads at once; each child can be
+ * watched by one watcher at a time.
+ *
+ * Only watched children are reaped, each by its pid (waitpid(pid,
+ * WNOHANG) on every SIGCHLD, never waitpid(-1)): a child the application
+ * or a library waits for itself is left to it.  While child watchers
+ * exist, SIGCHLD is the runtime's handler's, which writes to every loop
+ * with child watchers and then calls the handler the application had
+ * installed before (not for stops and continues if it had SA_NOCLDSTOP);
+ * the disposition is restored when the last child watcher is stopped.
+ * The runtime takes SIGCHLD without SA_NOCLDWAIT, whatever the
+ * application had: if SIGCHLD was ignored (SIG_IGN, or SA_NOCLDWAIT), the
+ * kernel reaps children by itself and no status could be had, so while
+ * child watchers exist, children the application does not wait for become
+ * zombies until it does (and a watched child that exited while SIGCHLD
+ * was still ignored is reported as SIO_CHILD_LOST).  SIGCHLD must not be
+ * blocked in every thread, and a SIGCHLD handler of the application's
+ * belongs installed before the first child watcher (it is then chained),
+ * not while they exist: it would take SIGCHLD from them.
+ *
+ * After its callback ran the watcher is inactive (it no longer keeps
+ * SIO_RUN_DEFAULT running) but stays valid until sio_child_stop(), as a
+ * fired one-shot timer does: stop every child watcher exactly once.  An
+ * active child watcher keeps SIO_RUN_DEFAULT running.
+ *
+ * Returns the watcher, or NULL with errno EINVAL (NULL loop or callback,
+ * pid <= 0), ECHILD (not a child of this process, or already reaped),
+ * EBUSY (already watched, by this loop or another) or ENOMEM.
+ */
+sio_child *sio_child_start(sio_loop *loop, pid_t pid, sio_child_cb cb, void *arg);
+
+/* sio_child_stop - stop watching and free the watcher; safe from any
+ * callback, its own included.  A child not yet reported is left unreaped,
+ * for the application to wait for.  NULL is ignored. */
+void sio_child_stop(sio_child *c);
+
+/* sio_child_pid - the watched pid (also after it was reported), or -1
+ * with errno EINVAL for NULL. */
+pid_t sio_child_pid(const sio_child *c);
+
+/*
+ * sio_child_kill - kill(pid, signo) on the watched child, which cannot be
+ * a recycled pid: until the runtime reaps it, the pid stays the child's
+ * (a zombie at worst).  Returns 0, or -1 with errno: ESRCH once the child
+ * was reaped (its callback is due or ran), EINVAL (NULL, a bad signal),
+ * or what kill() says.  Other code that reaps a watched child behind the
+ * runtime's back (waitpid(-1)) voids that guarantee.
+ */
+int sio_child_kill(sio_child *c, int signo);
+
+/* What a child gets as fd 0, 1 or 2 (sio_spawn_opts.stdio): an fd of the
+ * parent (>= 0), or one of these. */
+enum {
+	SIO_STDIO_INHERIT = -1, /* the parent's own fd 0, 1 or 2 (closed if
+	                           the parent's is) */
+	SIO_STDIO_NULL    = -2, /* /dev/null, opened read-write */
+	SIO_STDIO_PIPE    = -3  /* a new pipe: the parent's end comes back in
+	                           pipes[i] */
+};
+
+/* sio_spawn_opts.flags */
+enum {
+	SIO_SPAWN_SETSID  = 0x1, /* the child leads a new session (and so a
+	                            new process group) */
+	SIO_SPAWN_SETPGID = 0x2  /* the child leads a new process group */
+};
+
+struct sio_spawn_opts {
+	const char *file;       /* the program: searched in PATH when it has
+	                           no '/' */
+	char *const *argv;      /* NULL-terminated; NULL: { file, NULL } */
+	char *const *envp;      /* NULL: the parent's environment */
+	const char *cwd;        /* NULL: the parent's working directory */
+	int stdio[3];           /* fd 0, 1, 2 of the child: see SIO_STDIO_* */
+	int flags;              /* SIO_SPAWN_* */
+};
+
+/*
+ * sio_spawn - start `opts->file` in a child process and watch it, as
+ * sio_child_start() would (the same callback, the same watcher).
+ *
+ * The file is searched in the parent's PATH ("/bin:/usr/bin" if unset)
+ * when it has no '/', as execvp() does, except that a file that is not an
+ * executable format is an error (ENOEXEC), never run by /bin/sh.  For
+ * each stdio[i] that is SIO_STDIO_PIPE, pipes[i] receives the parent's
+ * end (the write end for 0, the read end for 1 and 2), nonblocking and
+ * close-on-exec, ready for sio_stream_new(); pipes[i] is -1 for the
+ * others.  `pipes` may be NULL when no pipe is asked for.  A vanished
+ * child raises SIGPIPE on a write to its stdin pipe: see sio_stream_new().
+ *
+ * Only the fds named in stdio reach the child: every other fd of the
+ * parent, close-on-exec or not, is closed in it.  The child starts with
+ * an empty signal mask and every signal's disposition the default: none
+ * of the runtime's (or the application's) blocked signals and handlers
+ * leak into it (but for the few signals the C library keeps for itself,
+ * glibc's 32 and 33, which no program can change).  Between fork() and exec the child makes only
+ * async-signal-safe calls.
+ *
+ * A program that cannot be run is an error of sio_spawn() with the errno
+ * of its exec (ENOENT, EACCES, ENOEXEC, E2BIG...), or of the chdir() to
+ * cwd, of setsid() or setpgid(), and nothing is left behind: the child is
+ * reaped, no pipe is left open, no watcher is made.  A child that ran is
+ * never reported with a status the runtime made up.
+ *
+ * Returns the watcher, or NULL with errno: EINVAL (NULL loop, opts, file
+ * or callback, a bad stdio value or flag, a pipe asked for with `pipes`
+ * NULL), EMFILE, ENFILE, ENOMEM, EAGAIN (fork), or the child's error as
+ * above.  The call blocks until the child has exec'd (or failed to):
+ * that is the child's own fork-to-exec time, no longer.
+ */
+sio_child *sio_spawn(sio_loop *loop, const struct sio_spawn_opts *opts,
+                     int pipes[3], sio_child_cb cb, void *arg);
 
 /* ---- cross-thread wake-ups ------------------------------------------------ */
 

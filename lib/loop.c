@@ -154,6 +154,7 @@ sio_loop_free(sio_loop *loop)
 	 * O_ASYNC are the parent's, which still serves them. */
 	sio__registry_free(loop, loop->pid == getpid());
 	sio__sigwatch_free(loop);
+	sio__child_free_all(loop);
 	sio__timers_free(loop);
 	sio__async_free_all(loop);
 	sio__work_free_all(loop);
@@ -224,6 +225,8 @@ loop_take_record(sio_loop *loop, const struct sio__sigrec *rec)
 	} else if (sigismember(&loop->runtime_sigs, rec->signo)) {
 		loop->backend->decode(loop, rec);
 	} else {
+		if (rec->signo == SIGCHLD)
+			sio__child_note(loop);
 		sio__sigwatch_note(loop, rec->signo);
 	}
 }
@@ -250,6 +253,8 @@ loop_read_pipe(sio_loop *loop)
 		loop->stats.pipe_overflows++;
 		loop->rescan = 1;
 	}
+	if (overflowed)         /* a SIGCHLD's record may be among the lost */
+		sio__child_note(loop);
 	sio__sigwatch_collect(loop, overflowed);
 }
 
@@ -301,8 +306,8 @@ loop_timeout(sio_loop *loop, int mode, size_t ran)
 	if (mode == SIO_RUN_NOWAIT || (mode == SIO_RUN_ONCE && ran > 0) ||
 	    atomic_load(&loop->stop_flag) || atomic_load(&loop->async_flag) ||
 	    atomic_load(&loop->work_flag) ||
-	    loop->sig_pending || loop->active == 0 || loop->pending.n > 0 ||
-	    loop->rescan || loop->nidle > 0)
+	    loop->sig_pending || loop->child_pending || loop->active == 0 ||
+	    loop->pending.n > 0 || loop->rescan || loop->nidle > 0)
 		return 0;
 	return sio__timers_timeout(loop);
 }
@@ -421,6 +426,7 @@ loop_iterate(sio_loop *loop, int mode)
 	(void)sio__hooks_run(loop, SIO__HOOK_CHECK);
 	ran += loop_dispatch(loop);
 	ran += sio__sigwatch_dispatch(loop);
+	ran += sio__child_dispatch(loop);
 	ran += sio__async_dispatch(loop);
 	ran += sio__work_dispatch(loop);
 	ran += sio__timers_run(loop);
@@ -503,8 +509,8 @@ sio_loop_timeout(const sio_loop *loop)
 	}
 	if (atomic_load(&loop->stop_flag) || atomic_load(&loop->async_flag) ||
 	    atomic_load(&loop->work_flag) ||
-	    loop->sig_pending || loop->pending.n > 0 || loop->rescan ||
-	    loop->nidle > 0 || loop->forked || loop->embed_out > 0 ||
+	    loop->sig_pending || loop->child_pending || loop->pending.n > 0 ||
+	    loop->rescan || loop->nidle > 0 || loop->forked || loop->embed_out > 0 ||
 	    (!loop->backend->level_triggered && loop->recheck.n > 0))
 		return 0;
 	struct timespec ts;

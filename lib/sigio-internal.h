@@ -183,6 +183,19 @@ struct sio_async {
 	uint8_t state;
 };
 
+struct sio_child {
+	sio_loop *loop;
+	pid_t pid;
+	int status;              /* waitpid()'s, once reaped */
+	sio_child_cb cb;
+	void *arg;
+	struct sio_child *next, *prev;   /* child watchers of the loop */
+	struct sio_child *hnext;         /* the pid registry's bucket */
+	uint8_t state;           /* enum sio__handle_state: IDLE once reaped */
+	uint8_t registered;      /* in the pid registry (child.c) */
+	uint8_t linked;          /* in loop->children */
+};
+
 /* The kinds of hooks, and the index of each one's list in the loop. */
 enum sio__hook_kind { SIO__HOOK_PREPARE, SIO__HOOK_CHECK, SIO__HOOK_IDLE,
                       SIO__NHOOK_KINDS };
@@ -245,6 +258,12 @@ struct sio_loop {
 	struct sio_signal *sigw[SIO__NSIG];  /* signal watchers by signo */
 	unsigned sig_count[SIO__NSIG];  /* arrivals not yet dispatched */
 	int sig_pending;                /* some sig_count is not 0 */
+	unsigned sig_holds[SIO__NSIG];  /* watchers (of any kind) holding the
+	                                   loop's want of each signal */
+
+	struct sio_child *children;     /* child watchers, reaped ones too */
+	int child_pending;              /* a SIGCHLD came (or a watcher
+	                                   started): try to reap them */
 
 	struct sio__hooklist hooks[SIO__NHOOK_KINDS];  /* by kind */
 	uint64_t hook_seq;              /* hooks started so far */
@@ -324,6 +343,10 @@ int sio__signals_register(sio_loop *loop);     /* claim a handler slot */
 void sio__signals_unregister(sio_loop *loop);
 int sio__signals_want(sio_loop *loop, int signo, int fd_sig, int polite);
 void sio__signals_unwant(sio_loop *loop, int signo);
+/* Per-loop counted want (signal and child watchers share one signal);
+ * `chain`: the application's prior handler is called as well. */
+int sio__signals_hold(sio_loop *loop, int signo, int chain);
+void sio__signals_release(sio_loop *loop, int signo, int chain);
 int sio__signals_overflowed(sio_loop *loop);   /* pipe-full flag, cleared */
 uint64_t sio__signals_caught(sio_loop *loop);  /* watched signals caught */
 int sio__signals_block(sio_loop *loop);        /* at run start */
@@ -334,6 +357,13 @@ void sio__signals_forward(sio_loop *loop, const struct sio__sigrec *rec);
 uint64_t sio__thread_serial(void);             /* never reused, unlike tids */
 pid_t sio__gettid(void);
 void sio__signals_set_tid(sio_loop *loop, pid_t tid); /* loop moved thread */
+/* sio_spawn()'s fork: every signal blocked around it in the parent; in
+ * the child (async-signal-safe) every disposition default, then the mask
+ * emptied just before exec. */
+int sio__signals_block_all(sigset_t *old);
+void sio__signals_set_mask(const sigset_t *mask);
+void sio__signals_child_defaults(void);
+void sio__signals_child_unblock(void);
 int sio__rtsig_acquire(void);     /* the signal rtsig loops use; -1/errno */
 void sio__rtsig_release(void);
 /* pthread_create() of a detached thread with every signal blocked: no
@@ -369,6 +399,17 @@ void sio__sigwatch_free(sio_loop *loop);
 /* signals.c */
 int sio__signals_reserved(int signo);          /* the runtime uses it */
 void sio__signals_fork(sio_loop *loop);        /* new pipe, new thread */
+
+/* child.c: child watchers.  sio_spawn() (spawn.c) makes its watcher
+ * before it forks, so that nothing can fail once the child exists and
+ * SIGCHLD is the runtime's before the child can exit: new, then begin
+ * with the pid (or discard when no child came of it). */
+sio_child *sio__child_new(sio_loop *loop, sio_child_cb cb, void *arg);
+int sio__child_begin(sio_child *c, pid_t pid);   /* -1/EBUSY */
+void sio__child_discard(sio_child *c);
+void sio__child_note(sio_loop *loop);           /* a SIGCHLD came */
+size_t sio__child_dispatch(sio_loop *loop);
+void sio__child_free_all(sio_loop *loop);
 
 /* async.c */
 size_t sio__async_dispatch(sio_loop *loop);

@@ -35,6 +35,11 @@
 #include "sigio-internal.h"
 
 #define NSIG_TRACKED 65 /* signal numbers 1..64 fit a uint64_t mask */
+#ifdef NSIG
+#define NSIG_ALL NSIG
+#else
+#define NSIG_ALL 65
+#endif
 
 struct wake_slot {
 	atomic_int wfd;                  /* self-pipe write end, -1 if none */
@@ -61,6 +66,8 @@ static struct sigaction sig_saved[NSIG_TRACKED];
 static atomic_int handler_pid[NSIG_TRACKED];  /* the process that installed
                                     the handler for each signal (or took
                                     it over with sio_loop_fork()) */
+static atomic_int sig_chain[NSIG_TRACKED];   /* holders that want the
+                                    application's own handler called too */
 static int rtsig_chosen;                 /* the rtsig backends' signal, or 0 */
 static int rtsig_users;                  /* loops using it */
 static int rtsig_wanted;                 /* set by sio_rtsig_set(), or 0 */
@@ -125,6 +132,27 @@ pass_on(int signo, siginfo_t *info, void *uctx)
 	}
 }
 
+/* After the loops heard of it, the signal goes on to the handler the
+ * application had installed before the runtime took it, as if the runtime
+ * were not there: a SIGCHLD handler of the application's keeps working
+ * while child watchers exist.  Its SA_NOCLDSTOP is honoured here, since
+ * the runtime's own disposition cannot carry it for both.  Its other
+ * flags (SA_RESETHAND, SA_NODEFER) are not emulated. */
+static void
+chain_on(int signo, siginfo_t *info, void *uctx)
+{
+	const struct sigaction *old = &sig_saved[signo];
+	if (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN)
+		return;
+	if (signo == SIGCHLD && (old->sa_flags & SA_NOCLDSTOP) && info != NULL &&
+	    (info->si_code == CLD_STOPPED || info->si_code == CLD_CONTINUED))
+		return;
+	if (old->sa_flags & SA_SIGINFO)
+		old->sa_sigaction(signo, info, uctx);
+	else
+		old->sa_handler(signo);
+}
+
 /* The handler: one record into the self-pipe of each loop it concerns.
  * Only write(2), a gettid system call and atomics; errno preserved.  A
  * readiness signal was sent to the thread that owns the fd, so it goes to
@@ -149,6 +177,8 @@ sio_signal_handler(int signo, siginfo_t *info, void *uctx)
 	}
 	if (!is_fd_sig || post(&rec, self, sio__gettid(), -1) == 0)
 		(void)post(&rec, self, 0, -1);
+	if (atomic_load(&sig_chain[signo]) > 0)
+		chain_on(signo, info, uctx);
 	errno = saved;
 }
 
@@ -262,8 +292,35 @@ static void block_more(sio_loop *loop, int signo);
  * and drained while the loop runs; else a signal watched by the user.  A
  * signal is one or the other in the whole process (EBUSY).  `polite`: fail
  * with EBUSY rather than take a signal the application handles. */
+/* The flags of the runtime's disposition for `signo`.  SIGCHLD taken for
+ * child watchers (`chained`) copies the application's SA_NOCLDSTOP, and
+ * sets it when the application had no handler: stops are not the
+ * runtime's business, and a stop's or a continue's SIGCHLD still pending
+ * would swallow an exit's (instances coalesce), so that the application's
+ * handler would never hear of that exit. */
+static int
+disposition_flags(int signo, int chained)
+{
+	int flags = SA_SIGINFO | SA_RESTART;
+	struct sigaction cur;
+	if (chained && signo == SIGCHLD && sigaction(signo, NULL, &cur) == 0 &&
+	    (cur.sa_handler == SIG_DFL || cur.sa_handler == SIG_IGN ||
+	     (cur.sa_flags & SA_NOCLDSTOP)))
+		flags |= SA_NOCLDSTOP;
+	return flags;
+}
+
+static int signals_want(sio_loop *loop, int signo, int fd_sig, int polite,
+                        int chained);
+
 int
 sio__signals_want(sio_loop *loop, int signo, int fd_sig, int polite)
+{
+	return signals_want(loop, signo, fd_sig, polite, 0);
+}
+
+static int
+signals_want(sio_loop *loop, int signo, int fd_sig, int polite, int chained)
 {
 	if (signo <= 0 || signo >= NSIG_TRACKED) {
 		errno = EINVAL;
@@ -289,7 +346,7 @@ sio__signals_want(sio_loop *loop, int signo, int fd_sig, int polite)
 		struct sigaction sa;
 		memset(&sa, 0, sizeof sa);
 		sa.sa_sigaction = sio_signal_handler;
-		sa.sa_flags = SA_SIGINFO | SA_RESTART;
+		sa.sa_flags = disposition_flags(signo, chained);
 		sigfillset(&sa.sa_mask);  /* one handler at a time per thread */
 		if (sigaction(signo, &sa, &sig_saved[signo]) < 0) {
 			int saved = errno;
@@ -327,12 +384,16 @@ sio__signals_unwant(sio_loop *loop, int signo)
 		if (handler_is_ours(signo)) {
 			/* Ignoring a signal discards its pending instances:
 			 * none queued for us may reach a default action that
-			 * kills. */
-			struct sigaction ign;
-			memset(&ign, 0, sizeof ign);
-			ign.sa_handler = SIG_IGN;
-			sigemptyset(&ign.sa_mask);
-			(void)sigaction(signo, &ign, NULL);
+			 * kills.  Not SIGCHLD: its default kills nobody, and
+			 * ignoring it even for an instant has the kernel reap
+			 * the application's children that exit meanwhile. */
+			if (signo != SIGCHLD) {
+				struct sigaction ign;
+				memset(&ign, 0, sizeof ign);
+				ign.sa_handler = SIG_IGN;
+				sigemptyset(&ign.sa_mask);
+				(void)sigaction(signo, &ign, NULL);
+			}
 			(void)sigaction(signo, &sig_saved[signo], NULL);
 		}
 		/* else the application installed a handler of its own since:
@@ -341,6 +402,42 @@ sio__signals_unwant(sio_loop *loop, int signo)
 		sig_kind[signo] = SIG_KIND_NONE;
 	}
 	pthread_mutex_unlock(&sig_lock);
+}
+
+/* A loop's watchers of a signal, of every kind (signal watchers, child
+ * watchers for SIGCHLD), share the loop's one want of it: the first hold
+ * takes it, the last release lets it go.  `chain`: the holder wants the
+ * application's own handler called after the runtime's (see chain_on()). */
+int
+sio__signals_hold(sio_loop *loop, int signo, int chain)
+{
+	if (signo <= 0 || signo >= NSIG_TRACKED) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (chain)      /* before the handler can run for this holder */
+		atomic_fetch_add(&sig_chain[signo], 1);
+	if (loop->sig_holds[signo] == 0 &&
+	    signals_want(loop, signo, 0, 0, chain) < 0) {
+		int saved = errno;
+		if (chain)
+			atomic_fetch_sub(&sig_chain[signo], 1);
+		errno = saved;
+		return -1;
+	}
+	loop->sig_holds[signo]++;
+	return 0;
+}
+
+void
+sio__signals_release(sio_loop *loop, int signo, int chain)
+{
+	if (signo <= 0 || signo >= NSIG_TRACKED || loop->sig_holds[signo] == 0)
+		return;
+	if (--loop->sig_holds[signo] == 0)
+		sio__signals_unwant(loop, signo);
+	if (chain)
+		atomic_fetch_sub(&sig_chain[signo], 1);
 }
 
 /* The runtime takes `signo` for readiness (SIGIO, SIGURG, the rtsig
@@ -620,6 +717,60 @@ static void
 at_fork_install(void)
 {
 	(void)pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
+}
+
+/* ---- a child about to exec (sio_spawn()) -------------------------------------
+ *
+ * spawn.c forks with every signal blocked, so that no handler (the
+ * runtime's, which would take the child for a stranger, or the
+ * application's) runs in the child before it has given every signal its
+ * default disposition; the child then empties its mask, and the program
+ * it execs starts clean. */
+
+int
+sio__signals_block_all(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	int rc = pthread_sigmask(SIG_SETMASK, &all, old);
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	return 0;
+}
+
+void
+sio__signals_set_mask(const sigset_t *mask)
+{
+	(void)pthread_sigmask(SIG_SETMASK, mask, NULL);
+}
+
+/* In the child, between fork() and exec: async-signal-safe calls only.
+ * The atfork handler above may have unblocked the runtime's signals:
+ * everything is blocked again first, until no handler is left to run. */
+void
+sio__signals_child_defaults(void)
+{
+	sigset_t set;
+	sigfillset(&set);
+	(void)sigprocmask(SIG_SETMASK, &set, NULL);
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	for (int s = 1; s < NSIG_ALL; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			(void)sigaction(s, &dfl, NULL);   /* EINVAL for the C
+			                                     library's own: fine */
+}
+
+void
+sio__signals_child_unblock(void)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
 /* ---- threads of the library --------------------------------------------------- */

@@ -32,7 +32,7 @@ sio_signal_start(sio_loop *loop, int signo, sio_signal_cb cb, void *arg)
 	struct sio_signal *s = calloc(1, sizeof *s);
 	if (s == NULL)
 		return NULL;
-	if (loop->sigw[signo] == NULL && sio__signals_want(loop, signo, 0, 0) < 0) {
+	if (loop->sigw[signo] == NULL && sio__signals_hold(loop, signo, 0) < 0) {
 		int saved = errno;
 		free(s);
 		errno = saved == EBUSY ? EINVAL : saved;
@@ -55,7 +55,7 @@ sio_signal_stop(sio_signal *s)
 	loop->active--;
 	s->state = SIO__H_STOPPED;
 	if (loop->sigw[s->signo] == NULL) {
-		sio__signals_unwant(loop, s->signo);
+		sio__signals_release(loop, s->signo, 0);
 		loop->sig_count[s->signo] = 0;
 	}
 	sio__retire(loop, s);
@@ -123,7 +123,7 @@ sio__sigwatch_free(sio_loop *loop)
 			loop->sigw[signo] = s->next;
 			free(s);
 		}
-		sio__signals_unwant(loop, signo);
+		sio__signals_release(loop, signo, 0);
 	}
 }
 

@@ -21,6 +21,10 @@
  *             for SIGIO, no rtsig signal held)
  *   shutdown  sio_shutdown() from several threads, each on a socket the
  *             loop's readers watch: every reader wakes and reads EOF
+ *   children  one loop per thread, each spawning /bin/true (sio_spawn)
+ *             and forking children it watches (sio_child_start) at once:
+ *             every child reported once, on its own loop's thread, and
+ *             SIGCHLD's disposition back to the default
  *   work      four loops in four threads submit work items (data written
  *             by the worker, read by done), cancel some, look names up
  *             (numeric, localhost) and cancel some of those, and free a
@@ -41,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,6 +57,7 @@
 #define SENDS       2000        /* sends per sender */
 #define NKILLS      100         /* signals sent in "signals" */
 #define CHURN       200         /* loops created and freed per thread in "churn" */
+#define NCHILD      20          /* children per loop in "children" */
 #define NSHUT       8           /* sockets, each shut down by a thread, in "shutdown" */
 #define GUARD_MS    20000       /* a loop that runs longer has failed */
 #define WAIT_S      20          /* a condition wait that lasts longer has failed */
@@ -805,6 +811,63 @@ out:
 	}
 }
 
+/* ---- children: loops in threads, each watching its own children ----------------- */
+
+struct nursery {
+	const char *backend;
+	atomic_int *failed;
+	sio_loop *loop;
+	pthread_t self;
+	struct guard guard;
+	int reported, wrong;
+};
+
+static void
+on_child(sio_child *c, pid_t pid, int status, void *arg)
+{
+	struct nursery *n = arg;
+
+	n->reported++;
+	if (!pthread_equal(pthread_self(), n->self) || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		n->wrong++;
+	sio_child_stop(c);
+	if (n->reported == 2 * NCHILD)
+		sio_loop_stop(n->loop);
+}
+
+static void *
+nursery_main(void *arg)
+{
+	struct nursery *n = arg;
+	struct sio_spawn_opts o = { .file = "true", .stdio = { SIO_STDIO_NULL,
+	                            SIO_STDIO_NULL, SIO_STDIO_INHERIT } };
+
+	n->self = pthread_self();
+	n->loop = sio_loop_new(n->backend);
+	if (n->loop == NULL) {
+		note(n->failed, "children: sio_loop_new: %s", strerror(errno));
+		return NULL;
+	}
+	n->guard = (struct guard){ n->loop, n->failed, "children" };
+	sio_timer *g = sio_timer_start(n->loop, GUARD_MS, 0, on_guard, &n->guard);
+	for (int i = 0; i < NCHILD; i++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(0);
+		if (pid < 0 || sio_child_start(n->loop, pid, on_child, n) == NULL ||
+		    sio_spawn(n->loop, &o, NULL, on_child, n) == NULL) {
+			note(n->failed, "children: %s", strerror(errno));
+			break;
+		}
+	}
+	if (sio_loop_run(n->loop, SIO_RUN_DEFAULT) < 0)
+		note(n->failed, "children: sio_loop_run: %s", strerror(errno));
+	sio_timer_stop(g);
+	sio_loop_free(n->loop);
+	return NULL;
+}
+
 /* ---- work ------------------------------------------------------------------ */
 
 #define WORK_LOOPS  4
@@ -908,6 +971,37 @@ work_main(void *arg)
 }
 
 static void
+test_children(const char *backend)
+{
+	struct nursery n[NLOOPS];
+	pthread_t t[NLOOPS];
+	atomic_int failed = 0;
+	struct sigaction sa;
+
+	for (int i = 0; i < NLOOPS; i++) {
+		n[i] = (struct nursery){ .backend = backend, .failed = &failed };
+		if (pthread_create(&t[i], NULL, nursery_main, &n[i]) != 0) {
+			note(&failed, "children: pthread_create");
+			n[i].loop = NULL;
+			t[i] = pthread_self();
+		}
+	}
+	for (int i = 0; i < NLOOPS; i++) {
+		if (!pthread_equal(t[i], pthread_self()))
+			pthread_join(t[i], NULL);
+		if (n[i].reported != 2 * NCHILD || n[i].wrong != 0)
+			note(&failed, "children: loop %d: %d of %d reported, %d "
+			     "wrong", i, n[i].reported, 2 * NCHILD, n[i].wrong);
+	}
+	if (sigaction(SIGCHLD, NULL, &sa) != 0 || (sa.sa_flags & SA_SIGINFO) ||
+	    sa.sa_handler != SIG_DFL)
+		note(&failed, "children: SIGCHLD not restored");
+	if (waitpid(-1, NULL, WNOHANG) != -1 || errno != ECHILD)
+		note(&failed, "children: a child left unreaped");
+	tap(!atomic_load(&failed), "children [%s]", backend);
+}
+
+static void
 test_work(const char *backend)
 {
 	static struct work_loop wl[WORK_LOOPS];
@@ -939,7 +1033,8 @@ main(void)
 	} scenarios[] = {
 		{ "loops", test_loops }, { "async", test_async },
 		{ "signals", test_signals }, { "churn", test_churn },
-		{ "shutdown", test_shutdown }, { "work", test_work },
+		{ "shutdown", test_shutdown }, { "children", test_children },
+		{ "work", test_work },
 	};
 	size_t nscen = sizeof scenarios / sizeof scenarios[0], nrun = 0;
 
