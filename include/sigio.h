@@ -579,8 +579,9 @@ struct sio_spawn_opts {
  * each stdio[i] that is SIO_STDIO_PIPE, pipes[i] receives the parent's
  * end (the write end for 0, the read end for 1 and 2), nonblocking and
  * close-on-exec, ready for sio_stream_new(); pipes[i] is -1 for the
- * others.  `pipes` may be NULL when no pipe is asked for.  A vanished
- * child raises SIGPIPE on a write to its stdin pipe: see sio_stream_new().
+ * others.  `pipes` may be NULL when no pipe is asked for.  A stream
+ * writing to the stdin pipe of a child that is gone closes with EPIPE,
+ * without a SIGPIPE: see sio_stream_new().
  *
  * Only the fds named in stdio reach the child: every other fd of the
  * parent, close-on-exec or not, is closed in it.  The child starts with
@@ -1165,11 +1166,12 @@ typedef void (*sio_stream_urgent_cb)(sio_stream *s, unsigned char byte, int at_m
  *
  * On sockets data goes out with send()/sendmsg() and MSG_NOSIGNAL, so a
  * vanished peer is an EPIPE, never a SIGPIPE.  On any other fd (a pipe,
- * FIFO or terminal) it goes out with write() (sio_stream_write()'s
- * immediate write) and writev() (what was queued), which have no such
- * flag: a vanished reader raises SIGPIPE.  Ignore SIGPIPE in the
- * application (signal(SIGPIPE, SIG_IGN)) before handing pipes to streams;
- * the stream then closes with SIO_CLOSE_RESET, EPIPE.
+ * FIFO or terminal) it goes out with writev(), which has no such flag:
+ * the stream holds SIGPIPE back in the calling thread for the write and
+ * takes back the one a vanished reader raised, so that the stream closes
+ * with SIO_CLOSE_RESET, EPIPE, whatever the application's disposition of
+ * SIGPIPE (a SIGPIPE the application had pending, blocked, is left to it).
+ * That costs two sigprocmask() per write to such an fd.
  *
  * On a SOCK_SEQPACKET socket message boundaries are kept: each
  * sio_stream_write() is sent as one message (never coalesced), each

@@ -812,3 +812,4 @@ sio__thread_serial(void)
 		serial = atomic_fetch_add(&last, 1) + 1;
 	return serial;
 }
+

@@ -18,9 +18,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fdflags.h"
@@ -472,4 +475,52 @@ sio__fdset_address(const struct sio__fdset *set, size_t i, char *buf, size_t len
 	if (getsockname(set->fds[i], (struct sockaddr *)&ss, &sslen) < 0)
 		return NULL;
 	return sio_sockaddr_text((const struct sockaddr *)&ss, sslen, buf, len);
+}
+
+/* ---- SIGPIPE around a write to a pipe ------------------------------------------- */
+
+/* A write to a pipe whose reader is gone raises SIGPIPE at the writing
+ * thread, and its default action kills the process; sockets have
+ * MSG_NOSIGNAL, pipes nothing alike.  (Here, not in signals.c: it is no
+ * part of the runtime's signal handling, only what any program writing to
+ * a pipe may do with libc alone, as the stream layer must.)  So the stream layer holds SIGPIPE
+ * back in the thread for the write and, when the write failed with EPIPE,
+ * takes back the instance it raised: the program's disposition is never
+ * changed, and a SIGPIPE the program had pending (blocked) is left to it.
+ * Two sigprocmask() per write to a pipe (sigpending() only if the program
+ * blocks SIGPIPE itself), a sigtimedwait() on EPIPE. */
+static void
+sigpipe_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGPIPE);
+}
+
+int
+sio__sigpipe_hold(sigset_t *old)
+{
+	sigset_t pipe, pending;
+	sigpipe_set(&pipe);
+	(void)pthread_sigmask(SIG_BLOCK, &pipe, old);
+	/* Unblocked until now, none can be pending: it would have run. */
+	if (!sigismember(old, SIGPIPE))
+		return 0;
+	return sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+}
+
+void
+sio__sigpipe_release(const sigset_t *old, int was_pending, int epipe)
+{
+	int saved = errno;
+	if (epipe && !was_pending) {
+#ifdef HAVE_SIGTIMEDWAIT
+		static const struct timespec zero = { 0, 0 };
+		sigset_t pipe;
+		sigpipe_set(&pipe);
+		while (sigtimedwait(&pipe, NULL, &zero) < 0 && errno == EINTR)
+			;
+#endif
+	}
+	(void)pthread_sigmask(SIG_SETMASK, old, NULL);
+	errno = saved;
 }

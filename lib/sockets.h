@@ -15,6 +15,7 @@
 #define SIGIO_SOCKETS_H
 
 #include <netdb.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -95,5 +96,12 @@ size_t sio__fdset_count(const struct sio__fdset *set);
 int sio__fdset_fd(const struct sio__fdset *set, size_t i);
 char *sio__fdset_address(const struct sio__fdset *set, size_t i, char *buf,
                          size_t len);
+
+/* Around a write to a pipe: SIGPIPE held back in the calling thread, and
+ * the one the write raised taken back (`epipe`), so that the writer gets
+ * EPIPE and nothing else; a SIGPIPE the program had pending is kept.
+ * hold() returns 1 if one was pending. */
+int sio__sigpipe_hold(sigset_t *old);
+void sio__sigpipe_release(const sigset_t *old, int was_pending, int epipe);
 
 #endif /* SIGIO_SOCKETS_H */

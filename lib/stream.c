@@ -25,7 +25,7 @@
  * busy stream costs a heap operation per timeout period, not per read.
  *
  * Quirks handled: a vanished peer is EPIPE, not SIGPIPE (MSG_NOSIGNAL on
- * sockets; pipes need SIGPIPE ignored, see sigio.h); TCP reads stop at the
+ * sockets; SIGPIPE held back around pipe writes); TCP reads stop at the
  * urgent mark by themselves, so in-band data before an urgent byte is
  * delivered before it; SOCK_SEQPACKET writes must not be coalesced, and a
  * message cut by a short buffer (MSG_TRUNC) would be silent loss.
@@ -466,14 +466,27 @@ stream_settle(sio_stream *s)
 	stream_rearm(s);
 }
 
+/* writev() to a pipe or FIFO, whose reader may be gone: EPIPE, never the
+ * SIGPIPE that would kill the program (see sio__sigpipe_hold()). */
+static ssize_t
+pipe_writev(int fd, const struct iovec *iov, int cnt)
+{
+	sigset_t old;
+	int was_pending = sio__sigpipe_hold(&old);
+	ssize_t n = writev(fd, iov, cnt);
+	sio__sigpipe_release(&old, was_pending, n < 0 && errno == EPIPE);
+	return n;
+}
+
 /* One send of data[0..len): bytes written (0 when the fd is full), or -1
  * with errno. */
 static ssize_t
 send_some(sio_stream *s, const void *data, size_t len, int flags)
 {
 	for (;;) {
+		struct iovec one = { (void *)data, len };
 		ssize_t n = s->is_socket ? send(s->fd, data, len, flags | SIO__SEND_FLAGS)
-		                         : write(s->fd, data, len);
+		                         : pipe_writev(s->fd, &one, 1);
 		if (n >= 0)
 			return n;
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -506,7 +519,7 @@ stream_flush(sio_stream *s)
 				struct msghdr m = { .msg_iov = iov, .msg_iovlen = cnt };
 				n = sendmsg(s->fd, &m, SIO__SEND_FLAGS);
 			} else {
-				n = writev(s->fd, iov, cnt);
+				n = pipe_writev(s->fd, iov, cnt);
 			}
 		}
 		if (n < 0) {

@@ -14,6 +14,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1538,6 +1540,71 @@ SIO_BACKEND_TEST(stream, pipes)
 	cr_assert_arr_eq(buf, "hello", 5, "reader got the wrong bytes");
 	cr_assert_eq(read(q[0], buf, sizeof buf), 0, "reader saw no EOF");
 	close(q[0]);
+	t_loop_free(sv.loop);
+}
+
+/* A pipe whose reader is gone: the write fails with EPIPE and the stream
+ * closes (SIO_CLOSE_RESET, as a socket's peer gone), and the program lives on with SIGPIPE's
+ * default action (it would kill it: Criterion counts that as a crash); no
+ * SIGPIPE is left pending.  A SIGPIPE the program itself had pending,
+ * blocked, is still pending afterwards: the stream takes back only its
+ * own.  Both the immediate write and the queued one (writev) are tried. */
+static bool
+sigpipe_pending(void)
+{
+	sigset_t pending;
+	cr_assert_eq(sigpending(&pending), 0);
+	return sigismember(&pending, SIGPIPE);
+}
+
+static void
+write_to_readerless_pipe(struct server *sv, int queued)
+{
+	int p[2];
+	t_pipe(p);
+	sio_stream *w = srv_stream(sv, p[1]);
+	if (queued) {
+		/* Fill the pipe first, so that the write is queued and goes
+		 * out later, from the loop, by writev(). */
+		static unsigned char big[1 << 20];
+		cr_assert_eq(sio_stream_write(w, big, sizeof big), 0);
+		cr_assert_gt(sio_stream_queued(w), 0, "nothing queued");
+	}
+	close(p[0]);
+	int rc = sio_stream_write(w, "gone", 4);
+	cr_assert(rc == 0 || errno == EPIPE, "write: %s", strerror(errno));
+	cr_assert(t_run_until(sv->loop, srv_closed, sv, SIO_TEST_MAX_ONCE),
+	          "the stream did not close");
+	cr_assert_eq(sv->reason, SIO_CLOSE_RESET, "reason %d", sv->reason);
+	cr_assert_eq(sv->err, EPIPE, "err %s", strerror(sv->err));
+}
+
+SIO_BACKEND_TEST(stream, pipe_reader_gone_no_sigpipe)
+{
+	struct server sv = { .loop = t_loop_new(be->name) };
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, old;
+	sigemptyset(&dfl.sa_mask);
+	cr_assert_eq(sigaction(SIGPIPE, &dfl, &old), 0);
+
+	write_to_readerless_pipe(&sv, 0);
+	cr_assert_not(sigpipe_pending(), "a SIGPIPE was left pending");
+	sv.closes = 0;
+	write_to_readerless_pipe(&sv, 1);
+	cr_assert_not(sigpipe_pending(), "a SIGPIPE was left pending");
+
+	/* The program's own SIGPIPE, pending while it blocks the signal. */
+	sigset_t pipe, mask;
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	cr_assert_eq(pthread_sigmask(SIG_BLOCK, &pipe, &mask), 0);
+	cr_assert_eq(pthread_kill(pthread_self(), SIGPIPE), 0);
+	sv.closes = 0;
+	write_to_readerless_pipe(&sv, 0);
+	cr_assert(sigpipe_pending(), "the program's own SIGPIPE was taken");
+	struct timespec zero = { 0, 0 };
+	cr_assert_eq(sigtimedwait(&pipe, NULL, &zero), SIGPIPE);
+	cr_assert_eq(pthread_sigmask(SIG_SETMASK, &mask, NULL), 0);
+	cr_assert_eq(sigaction(SIGPIPE, &old, NULL), 0);
 	t_loop_free(sv.loop);
 }
 
