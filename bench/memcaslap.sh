@@ -17,7 +17,8 @@
 # Usage: bench/memcaslap.sh [--rounds=N] [--time=10s] [--conns="16 256"]
 #                           [--servers="rtsig sigio poll select libevent"]
 #                           [--interop=DIR] [--out=DIR]
-# Writes DIR/memcached.txt (the table) and DIR/memcached-raw.txt.
+# Writes DIR/memcached.txt (the table), DIR/memcached-raw.txt and, with
+# gnuplot, DIR/memcached.svg and .png (bench/plot.gp: ratios to libevent).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 interop=${INTEROP_DIR:-$here/../interop}
@@ -151,5 +152,31 @@ done
 	echo "every measurement (server conns TPS us/op):"
 	cat "$results"
 } >"$out/memcached.txt"
+
+# The plot (bench/plot.gp, as bench/run's): per point, one bar per server,
+# its TPS and its CPU per operation over libevent's.
+if command -v gnuplot >/dev/null 2>&1; then
+	dat=$out/.memcached-dat cdat=$out/.memcached-cdat
+	for f in "$dat" "$cdat"; do
+		{ printf 'point'; for s in $servers; do printf ' %s' "$s"; done; echo; } >"$f"
+	done
+	for c in $conns; do
+		printf 'c%s' "$c" >>"$dat"
+		printf 'c%s' "$c" >>"$cdat"
+		for s in $servers; do
+			awk -v s="$s" -v c="$c" '$1 == s && $2 == c' "$out/memcached.txt" |
+				awk 'NR == 1 { tr = $4; cr = $6; sub("x", "", tr); sub("x", "", cr) }
+				     END { if (tr == "") tr = cr = "NaN"; printf " %s", tr >> "'"$dat"'"; printf " %s", cr >> "'"$cdat"'" }'
+		done
+		echo >>"$dat"
+		echo >>"$cdat"
+	done
+	for fmt in svg png; do
+		gnuplot -e "datafile='$dat'; cpufile='$cdat'; outfile='$out/memcached.$fmt'; fmt='$fmt'; baseline='libevent'; xlabeltext='memcaslap -T 1 -c N against memcached -t 1'; plottitle='memcached on sigio-event vs Debian libevent (TPS and server CPU/op ratios)'" \
+			"$here/plot.gp" 2>"$out/.gp" || { echo "memcaslap.sh: gnuplot ($fmt) failed:" >&2; cat "$out/.gp" >&2; }
+	done
+	rm -f "$dat" "$cdat" "$out/.gp"
+	echo "# plot: $out/memcached.svg, $out/memcached.png" >>"$out/memcached.txt"
+fi
 rm -f "$out/.slap" "$out/.memcached-stderr" "$results"
 cat "$out/memcached.txt"

@@ -2,7 +2,10 @@
 # server, its requests/s over the bare epoll loop's (higher is better), and
 # its server CPU time per request over epoll's (lower is better).
 # Called with datafile, cpufile, outfile, fmt ('svg' or 'png') and
-# plottitle set.
+# plottitle set; bench/memcaslap.sh also sets baseline (the server the
+# ratios are to) and xlabeltext.
+if (!exists('baseline')) baseline = 'epoll'
+if (!exists('xlabeltext')) xlabeltext = 'c1, c16, c256, c2048: 64-byte ping-pong at that many connections;  16k: 16 KiB messages, 16 connections'
 if (fmt eq 'svg') {
 	set terminal svg size 1000,760 dynamic font 'sans,12' background rgb 'white'
 } else {
@@ -18,12 +21,12 @@ set key outside right top vertical
 set datafile missing 'NaN'
 ncol = system("head -n 1 '" . datafile . "' | wc -w") + 0
 set multiplot layout 2,1 title plottitle
-set ylabel 'requests/s over epoll''s'
+set ylabel 'requests/s over ' . baseline . "'s"
 set yrange [0:*]
 plot for [c=2:ncol] datafile using c:xtic(1) title columnheader(c), \
      1 with lines dashtype 2 linecolor rgb 'black' notitle
-set ylabel 'server CPU/request over epoll''s'
-set xlabel 'c1, c16, c256, c2048: 64-byte ping-pong at that many connections;  16k: 16 KiB messages, 16 connections'
+set ylabel 'server CPU/request over ' . baseline . "'s"
+set xlabel xlabeltext
 plot for [c=2:ncol] cpufile using c:xtic(1) title columnheader(c), \
      1 with lines dashtype 2 linecolor rgb 'black' notitle
 unset multiplot
