@@ -27,7 +27,8 @@
 # (after saying why, loudly) when Debian's archive cannot be reached.
 # Environment: top_srcdir, top_builddir (default .), INTEROP_DIR (default
 # $top_builddir/interop: the work and the download cache),
-# INTEROP_SUITE (default bookworm), INTEROP_MIRROR (default
+# INTEROP_BUILD_ONLY (set: build both, run nothing: for make
+# bench-memcached), INTEROP_SUITE (default bookworm), INTEROP_MIRROR (default
 # http://deb.debian.org/debian), INTEROP_BACKENDS (default "sigio poll
 # select"), INTEROP_FULL_BACKEND (default rtsig).  POSIX sh.
 set -u
@@ -181,6 +182,14 @@ run_quick() {
 	echo "exit $rc, testapp $(grep -c '^ok' "$log") ok / $(grep -c '^not ok' "$log") not ok, t/: $(summary "$log.files"), $(( $(date +%s) - s )) s"
 	[ $rc -eq 0 ]
 }
+
+# INTEROP_BUILD_ONLY=1 (make bench-memcached, when the builds are missing):
+# both builds, no tests.
+if [ -n "${INTEROP_BUILD_ONLY:-}" ]; then
+	[ -x "$work/mc-libevent/memcached" ] || build mc-libevent || exit 1
+	say "built: $mc/memcached and $work/mc-libevent/memcached (no tests: INTEROP_BUILD_ONLY)"
+	exit 0
+fi
 
 # ---- 4. memcached's tests on sigio-event ------------------------------------------------
 line=$(show_method "$full_backend")
