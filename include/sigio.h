@@ -126,8 +126,10 @@ int sio_version_number(void);
  * these signals are blocked in the running thread and consumed
  * synchronously (in batches from a signalfd, or with sigtimedwait() when
  * none can be made).  rtsig with a signalfd sleeps in poll() on it with
- * them still blocked; otherwise they are unblocked only while the loop
- * sleeps, and the handler wakes it through the self-pipe.  The
+ * them still blocked, while its loop is the only rtsig loop of the
+ * process (the kernel wakes every thread asleep on a signalfd for any
+ * signal queued to any thread); otherwise they are unblocked only while
+ * the loop sleeps, and the handler wakes it through the self-pipe.  The
  * run changes only those signals: when sio_loop_run() returns it unblocks
  * just what it blocked, and the mask the loop sleeps with is the thread's
  * mask of the moment, so a signal the application (or a callback) blocks

@@ -111,7 +111,8 @@ sio__sd_check(sio_loop *loop, int timeout_ms, int queue)
 	 * elsewhere the sleep unblocks the signals, and what is queued would
 	 * run the handler and interrupt it: drain it first instead, and do
 	 * not sleep if that named fds to run (they need not be polled). */
-	int on_sfd = sd->sleep_on_sfd && (timeout_ms != 0 || queue);
+	int on_sfd = timeout_ms != 0 ? sio__sd_sleeps_on_sfd(sd) :
+	             sd->sleep_on_sfd && queue;
 	if (queue && !on_sfd) {
 		if (sio__sd_drain(loop) < 0)
 			return -1;

@@ -560,3 +560,103 @@ SIO_BACKEND_TEST(rtsig, handler_between_runs)
 	cr_assert_gt(st.wakeups, before.wakeups, "the handler's record was not read");
 	t_fixture_close(&f);
 }
+
+/* ---- several loops: no loop is woken by another's signals ------------------------ */
+
+/* The voluntary context switches of thread `tid` so far. */
+static long
+ctxt_switches(pid_t tid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
+	FILE *f = fopen(path, "r");
+	long n = -1;
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+struct bystander {
+	const char *backend;
+	int rd;                 /* a pipe nothing is written to until the end */
+	_Atomic pid_t tid;
+	int calls;
+};
+
+static void
+bystander_cb(sio_io *io, int fd, unsigned revents, void *arg)
+{
+	struct bystander *b = arg;
+	char c;
+	if (read(fd, &c, 1) == 1)
+		b->calls++;
+}
+
+static void *
+bystander_main(void *arg)
+{
+	struct bystander *b = arg;
+	sio_loop *loop = sio_loop_new(b->backend);
+	if (loop == NULL)
+		return (void *)"sio_loop_new failed";
+	if (sio_io_start(loop, b->rd, SIO_READ, bystander_cb, b) == NULL)
+		return (void *)"sio_io_start failed";
+	atomic_store(&b->tid, (pid_t)syscall(SYS_gettid));
+	int rc = sio_loop_run(loop, SIO_RUN_ONCE);
+	sio_loop_free(loop);
+	return rc == 0 ? NULL : (void *)"sio_loop_run failed";
+}
+
+/* A sleep on a signalfd waits on the process's queue, which every signal
+ * queued to any thread wakes: a loop asleep that way would be woken by
+ * each readiness signal of every other loop (and go back to sleep having
+ * found nothing), as memcached's dispatcher was by its workers'.  With a
+ * second loop, they sleep on the handler's route, which a signal sent to
+ * another thread leaves alone: 500 events of one loop must not switch the
+ * other's sleeping thread in and out 500 times. */
+SIO_BACKEND_TEST(rtsig, sleeping_loop_not_woken_by_another_loops_signals)
+{
+	if (!t_sleeps_on_signalfd(be))
+		cr_skip_test("%s does not sleep on a signalfd", be->name);
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
+	struct sleeper s = { 0 };
+	cr_assert_not_null(sio_io_start(loop, f.sv[0], SIO_READ, sleeper_cb, &s));
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	struct bystander b = { .backend = be->name, .rd = p[0] };
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, bystander_main, &b), 0);
+	pid_t tid = 0;
+	for (int i = 0; i < 10000 && ((tid = atomic_load(&b.tid)) == 0 ||
+	                              !(in_syscall(tid, SYS_ppoll) ||
+	                                in_syscall(tid, SYS_poll))); i++) {
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
+	}
+	cr_assert(tid != 0, "the second loop never started");
+	bool on_handler = in_syscall(tid, SYS_ppoll);
+	long before = ctxt_switches(tid);
+	for (int i = 0; i < 500; i++) {
+		t_write_all(f.sv[1], "x", 1);
+		t_run(loop, SIO_RUN_ONCE);
+	}
+	long after = ctxt_switches(tid);
+	cr_assert_eq(s.calls, 500);
+	t_write_all(p[1], "w", 1);
+	void *err;
+	pthread_join(th, &err);
+	cr_assert_null(err, "%s", (const char *)err);
+	cr_assert_eq(b.calls, 1);
+	cr_assert_lt(after - before, 20, "the sleeping loop's thread was woken "
+	             "%ld times by 500 signals of another loop", after - before);
+	cr_assert(on_handler, "the second loop did not sleep in ppoll(), on "
+	          "the handler's route");
+	close(p[0]);
+	close(p[1]);
+	t_fixture_close(&f);
+}
