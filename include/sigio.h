@@ -126,7 +126,7 @@ int sio_version_number(void);
  * these signals are blocked in the running thread and consumed
  * synchronously (in batches from a signalfd, or with sigtimedwait() when
  * none can be made).  rtsig with a signalfd sleeps in poll() on it with
- * them still blocked, while its loop is the only rtsig loop of the
+ * them still blocked, while its loop is the only sigio or rtsig loop of the
  * process (the kernel wakes every thread asleep on a signalfd for any
  * signal queued to any thread); otherwise they are unblocked only while
  * the loop sleeps, and the handler wakes it through the self-pipe.  The

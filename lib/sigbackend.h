@@ -55,7 +55,7 @@ int sio__sd_init(sio_loop *loop, int setsig);   /* bstate; -1/errno */
 void sio__sd_fini(sio_loop *loop);
 /* Whether a sleep of this loop is on its signalfd now: the signals stay
  * blocked, nothing goes through the handler.  Only while it is the only
- * loop of the process that could (see sigqueue.c). */
+ * signal-driven loop of the process (see sigqueue.c). */
 int sio__sd_sleeps_on_sfd(const struct sio__sigdrive *sd);
 int sio__sd_drain(sio_loop *loop);
 

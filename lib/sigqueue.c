@@ -35,23 +35,23 @@
 
 #include <stdatomic.h>
 
-/* The loops of the process that may sleep on their signalfd.  Sleeping on
- * it waits on a queue the kernel keeps per process, not per thread: every
- * signal queued to any thread wakes every thread asleep on a signalfd,
- * which then finds nothing of its own and sleeps again.  One loop alone
- * pays nothing for that; with several, in several threads (memcached's
+/* The signal-driven loops of the process.  Sleeping on a signalfd waits
+ * on a queue the kernel keeps per process, not per thread: every signal
+ * queued to any thread wakes every thread asleep on a signalfd, which
+ * then finds nothing of its own and sleeps again.  One loop alone pays
+ * nothing for that; with several, in several threads (memcached's
  * workers and dispatcher), each readiness signal would wake them all
  * (measured: memcached at 16 connections lost 40% of its throughput,
  * a quarter of the CPU going to its dispatcher's futile wakeups).  So
  * while two or more exist, they sleep on the handler's route instead,
  * whose signal reaches only the thread it names. */
-static atomic_int sfd_sleepers;
+static atomic_int sd_loops;
 
 int
 sio__sd_sleeps_on_sfd(const struct sio__sigdrive *sd)
 {
 	return sd->sleep_on_sfd &&
-	       atomic_load_explicit(&sfd_sleepers, memory_order_relaxed) == 1;
+	       atomic_load_explicit(&sd_loops, memory_order_relaxed) == 1;
 }
 
 /* One queued signal, as a record: the reason codes POLL_IN..POLL_HUP mean
@@ -169,6 +169,7 @@ sio__sd_init(sio_loop *loop, int setsig)
 	*sd = (struct sio__sigdrive){ .setsig = setsig, .sfd = -1, .efd = -1 };
 	sigemptyset(&sd->set);
 	loop->bstate = sd;
+	atomic_fetch_add(&sd_loops, 1);         /* sio__sd_fini() takes it back */
 	sd->fb.v = malloc(16 * sizeof *sd->fb.v);
 	if (sd->fb.v == NULL)
 		goto err;
@@ -194,8 +195,6 @@ sio__sd_init(sio_loop *loop, int setsig)
 	const char *sleep = getenv("SIGIO_SLEEP");
 	sd->sleep_on_sfd = sd->sfd >= 0 && setsig != 0 &&
 	                   (sleep == NULL || strcmp(sleep, "handler") != 0);
-	if (sd->sleep_on_sfd)
-		atomic_fetch_add(&sfd_sleepers, 1);
 #endif
 	return 0;
 err:;
@@ -210,8 +209,7 @@ sio__sd_fini(sio_loop *loop)
 {
 	struct sio__sigdrive *sd = loop->bstate;
 	sio__sd_embed_close(loop);
-	if (sd->sleep_on_sfd)
-		atomic_fetch_sub(&sfd_sleepers, 1);
+	atomic_fetch_sub(&sd_loops, 1);
 	if (sd->sfd >= 0)
 		close(sd->sfd);
 	for (int s = 1; s < 65; s++)

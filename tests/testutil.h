@@ -89,10 +89,10 @@ bool t_signal_driven(const struct sio_test_backend *be);
 
 /* True for the backends that sleep in poll() on their signalfd with their
  * signals blocked ("rtsig", unless SIGIO_SLEEP=handler or
- * SIGIO_DRAIN=sigtimedwait is set), while their loop is the only one of
- * the process that could: no handler runs and the self-pipe is not
+ * SIGIO_DRAIN=sigtimedwait is set), while their loop is the only sigio or rtsig
+ * loop of the process: no handler runs and the self-pipe is not
  * written when a readiness signal ends the sleep.  The others (and
- * rtsig beside another loop that could) sleep in ppoll() with the
+ * rtsig beside another such loop) sleep in ppoll() with the
  * signals unblocked, woken by the handler. */
 bool t_sleeps_on_signalfd(const struct sio_test_backend *be);
 
