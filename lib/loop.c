@@ -273,7 +273,28 @@ loop_skip_drain(sio_loop *loop)
 {
 	uint64_t taken = loop->stats.signals - loop->signals_seen;
 	loop->signals_seen = loop->stats.signals;
-	return taken <= 1;
+	if (taken <= 1)
+		return 1;
+	/* Many signals, yet the drain up front found none: the check
+	 * drained them, and only callbacks that start no I/O ran since (a
+	 * layer that queues its events and runs them from a prepare hook,
+	 * as sigio-event does: the drain comes before they run).  Try it
+	 * again every eighth iteration only, in case the load changed. */
+	return loop->drain_dry > 0 && (loop->drain_dry & 7) != 0;
+}
+
+/* The drain up front, and whether it found anything (loop_skip_drain()). */
+static int
+loop_drain(sio_loop *loop)
+{
+	uint64_t before = loop->stats.signals;
+	if (loop->backend->drain(loop) < 0)
+		return -1;
+	if (loop->stats.signals == before)
+		loop->drain_dry++;
+	else
+		loop->drain_dry = 0;
+	return 0;
 }
 
 /* Skip this iteration's check?  While signals keep coming, every other
@@ -416,7 +437,9 @@ loop_iterate(sio_loop *loop, int mode)
 	sio__time_update(loop);
 	size_t ran = sio__timers_run(loop);
 	int queue = be->drain != NULL && loop_skip_drain(loop);
-	if (be->drain != NULL && !queue && be->drain(loop) < 0)
+	if (queue && loop->drain_dry > 0)
+		loop->drain_dry++;      /* counts the skips, for the retry */
+	if (be->drain != NULL && !queue && loop_drain(loop) < 0)
 		return loop_fail(loop);
 	(void)sio__hooks_run(loop, SIO__HOOK_PREPARE);
 	if (!loop_defer_check(loop) &&

@@ -291,6 +291,8 @@ struct sio_loop {
 	                                   check (see loop_defer_check()) */
 	uint64_t signals_seen;          /* stats.signals when the iteration
 	                                   began (see loop_skip_drain()) */
+	unsigned drain_dry;             /* drains up front in a row that
+	                                   found the queue empty */
 	int forked;                     /* sio_loop_fork(): adopt inherited fds
 	                                   at the next run */
 
