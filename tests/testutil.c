@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -539,4 +540,13 @@ bool
 t_send_probe_called(void *arg)
 {
 	return ((struct t_send_probe *)arg)->calls > 0;
+}
+
+bool
+t_name_is_invalid(const char *name)
+{
+	static const char suffix[] = ".invalid";
+	size_t n = name != NULL ? strlen(name) : 0;
+	size_t k = sizeof suffix - 1;
+	return n >= k && strcasecmp(name + n - k, suffix) == 0;
 }

@@ -221,6 +221,11 @@ void t_send_probe_cb(sio_io *io, int fd, unsigned revents, void *arg);
 /* done() for t_run_until: the probe was called. */
 bool t_send_probe_called(void *arg);
 
+/* True for a name under the .invalid domain, which never resolves
+ * (RFC 6761): the tests' stand-in resolvers fail it at once, so that no
+ * test waits on a name server. */
+bool t_name_is_invalid(const char *name);
+
 /* xorshift64* with a fixed seed: reproducible "random" numbers. */
 uint64_t t_rand(uint64_t *state);
 
