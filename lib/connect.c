@@ -91,19 +91,29 @@ connector_release(struct sio_connector *c, int free_it)
 
 /* Everything stopped and closed (but `fd`, the winner's, handed over),
  * then the callback, then the memory: a cancel from inside the callback
- * finds the connector ended and does nothing. */
+ * finds the connector ended and does nothing.  The winner's watcher is
+ * stopped only after the callback: a watcher the callback starts on the
+ * fd (most often a stream's) then joins an fd still armed, and stopping
+ * ours only changes the events wanted.  Stopped first, the fd would be
+ * disarmed and armed again (owner, signal, O_ASYNC: 9 system calls on
+ * rtsig).  If the callback closed the fd, the stop's undoing of O_ASYNC
+ * meets EBADF, or a new file of that number without O_ASYNC, and changes
+ * nothing; a watcher started on such a new file kills ours first. */
 static void
 connector_end(struct sio_connector *c, int fd, int err)
 {
+	sio_io *winner = NULL;
 	for (size_t i = 0; i < c->naddrs; i++) {
 		if (c->att[i].fd == fd && fd >= 0) {
-			sio_io_stop(c->att[i].io);
+			winner = c->att[i].io;
+			c->att[i].io = NULL;
 			c->att[i].fd = -1;
 		}
 	}
 	connector_release(c, 0);
 	c->ended = 1;
 	c->cb(c, fd, err, c->arg);
+	sio_io_stop(winner);
 	connector_release(c, 1);
 }
 

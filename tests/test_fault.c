@@ -895,6 +895,98 @@ SIO_BACKEND_TEST(fault, accept_eintr_eagain)
 	accepts_close(&a);
 }
 
+/* ---- a connector hands its fd over armed ---------------------------------- */
+
+struct handover {
+	sio_loop *loop;
+	sio_stream *s;
+	int connected;          /* the connect callback ran with an fd */
+	char got[8];
+	size_t n;
+};
+
+static void
+handover_read(sio_stream *s, const void *data, size_t len, void *arg)
+{
+	struct handover *h = arg;
+	(void)s;
+	size_t k = len < sizeof h->got - h->n ? len : sizeof h->got - h->n;
+	memcpy(h->got + h->n, data, k);
+	h->n += k;
+}
+
+static void
+handover_close(sio_stream *s, int reason, int err, void *arg)
+{
+	(void)s;
+	(void)reason;
+	(void)err;
+	(void)arg;
+}
+
+static void
+handover_connected(sio_connector *c, int fd, int err, void *arg)
+{
+	struct handover *h = arg;
+	(void)c;
+	cr_assert_geq(fd, 0, "connect failed: %s", strerror(err));
+	h->s = sio_stream_new(h->loop, fd, handover_read,
+	                      handover_close, h);
+	cr_assert_not_null(h->s, "sio_stream_new: %s", strerror(errno));
+	h->connected = 1;
+}
+
+static void
+count_call(int fd, void *arg)
+{
+	(void)fd;
+	(void)arg;
+}
+
+static bool
+handover_read_two(void *arg)
+{
+	return ((struct handover *)arg)->n >= 2;
+}
+
+/* The usual client: connect, then a stream on the fd from the connect
+ * callback.  The connector's watcher outlives the callback, so the stream
+ * finds the fd armed for signals already: F_SETSIG (with the owner and
+ * O_ASYNC) is given once per connection, not once for the connect and
+ * again for the stream (it was twice, 9 system calls more, before). */
+SIO_BACKEND_TEST(fault, connector_hands_its_fd_over_armed)
+{
+	struct accepts a;
+	sio_loop *loop = accepts_open(&a, be);
+	int setsig = fault_add(&(struct fault_rule){ .calls = FAULT_FCNTL,
+	                       .fd = FAULT_ANY_FD,
+#ifdef F_SETSIG
+	                       .cmd = F_SETSIG,
+#else
+	                       .cmd = F_SETOWN,
+#endif
+	                       .before = count_call });
+	cr_assert_geq(setsig, 0, "fault_add");
+	char svc[8];
+	snprintf(svc, sizeof svc, "%u", a.port);
+	struct handover h = { .loop = loop };
+	cr_assert_not_null(sio_connect_start(loop, "127.0.0.1", svc, 10000,
+	                                     handover_connected, &h));
+	struct want_n w = { &a, 1 };
+	cr_assert(t_run_until(loop, accepted_n, &w, 1000));
+	cr_assert(t_run_until(loop, t_flag_set, &h.connected, 1000));
+	t_write_all(a.fds[0], "hi", 2);
+	cr_assert(t_run_until(loop, handover_read_two, &h, 1000));
+	cr_assert_eq(memcmp(h.got, "hi", 2), 0);
+	if (t_signal_driven(be))
+		cr_assert_eq(fault_fired(setsig), 1, "[%s] the fd was armed %u times",
+		             be->name, fault_fired(setsig));
+	else
+		cr_assert_eq(fault_fired(setsig), 0);
+	sio_stream_close(h.s);
+	accepts_close(&a);
+}
+
 /* A kernel without accept4() (ENOSYS): accept() and fcntl() instead, with
  * the same flags on the new fd, and accept()'s EINTR retried. */
 SIO_BACKEND_TEST(fault, accept4_enosys_falls_back)
