@@ -467,16 +467,26 @@ in_syscall(pid_t tid, long nr)
 	return yes;
 }
 
+/* Wait until thread `tid` sleeps in system call `nr` or `nr2` (-1: none).
+ * Nothing tells another thread that a loop sleeps: look at what its thread
+ * is doing, a millisecond apart, for at most 10 seconds. */
+static bool
+wait_asleep(pid_t tid, long nr, long nr2)
+{
+	for (int i = 0; i < 10000; i++) {
+		if (in_syscall(tid, nr) || (nr2 >= 0 && in_syscall(tid, nr2)))
+			return true;
+		struct timespec ms = { 0, 1000000 };
+		nanosleep(&ms, NULL);
+	}
+	return false;
+}
+
 static void *
 wake_writer(void *arg)
 {
 	struct sleeper *s = arg;
-	/* Nothing tells another thread that a loop sleeps: look at what its
-	 * thread is doing, a millisecond apart, for at most 10 seconds. */
-	for (int i = 0; i < 10000 && !in_syscall(s->loop_tid, s->sleep_call); i++) {
-		struct timespec ms = { 0, 1000000 };
-		nanosleep(&ms, NULL);
-	}
+	(void)wait_asleep(s->loop_tid, s->sleep_call, -1);
 	if (write(s->fd, "w", 1) != 1)
 		return (void *)"write failed";
 	return NULL;
@@ -584,17 +594,8 @@ struct bystander {
 	const char *backend;
 	int rd;                 /* a pipe nothing is written to until the end */
 	_Atomic pid_t tid;
-	int calls;
+	struct sleeper s;       /* counts what it read */
 };
-
-static void
-bystander_cb(sio_io *io, int fd, unsigned revents, void *arg)
-{
-	struct bystander *b = arg;
-	char c;
-	if (read(fd, &c, 1) == 1)
-		b->calls++;
-}
 
 static void *
 bystander_main(void *arg)
@@ -603,7 +604,7 @@ bystander_main(void *arg)
 	sio_loop *loop = sio_loop_new(b->backend);
 	if (loop == NULL)
 		return (void *)"sio_loop_new failed";
-	if (sio_io_start(loop, b->rd, SIO_READ, bystander_cb, b) == NULL)
+	if (sio_io_start(loop, b->rd, SIO_READ, sleeper_cb, &b->s) == NULL)
 		return (void *)"sio_io_start failed";
 	atomic_store(&b->tid, (pid_t)syscall(SYS_gettid));
 	int rc = sio_loop_run(loop, SIO_RUN_ONCE);
@@ -632,13 +633,12 @@ SIO_BACKEND_TEST(rtsig, sleeping_loop_not_woken_by_another_loops_signals)
 	pthread_t th;
 	cr_assert_eq(pthread_create(&th, NULL, bystander_main, &b), 0);
 	pid_t tid = 0;
-	for (int i = 0; i < 10000 && ((tid = atomic_load(&b.tid)) == 0 ||
-	                              !(in_syscall(tid, SYS_ppoll) ||
-	                                in_syscall(tid, SYS_poll))); i++) {
+	for (int i = 0; i < 10000 && (tid = atomic_load(&b.tid)) == 0; i++) {
 		struct timespec ms = { 0, 1000000 };
 		nanosleep(&ms, NULL);
 	}
 	cr_assert(tid != 0, "the second loop never started");
+	(void)wait_asleep(tid, SYS_ppoll, SYS_poll);
 	bool on_handler = in_syscall(tid, SYS_ppoll);
 	long before = ctxt_switches(tid);
 	for (int i = 0; i < 500; i++) {
@@ -651,7 +651,7 @@ SIO_BACKEND_TEST(rtsig, sleeping_loop_not_woken_by_another_loops_signals)
 	void *err;
 	pthread_join(th, &err);
 	cr_assert_null(err, "%s", (const char *)err);
-	cr_assert_eq(b.calls, 1);
+	cr_assert_eq(b.s.calls, 1);
 	cr_assert_lt(after - before, 20, "the sleeping loop's thread was woken "
 	             "%ld times by 500 signals of another loop", after - before);
 	cr_assert(on_handler, "the second loop did not sleep in ppoll(), on "
