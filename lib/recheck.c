@@ -91,16 +91,24 @@ sleep_on_handler(sio_loop *loop, struct pollfd *v, nfds_t nv, int timeout_ms)
 		return -1;
 #ifdef HAVE_PPOLL
 	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
-	return ppoll(v, nv, timeout_ms < 0 ? NULL : &ts, &mask);
-#else
+	int n = ppoll(v, nv, timeout_ms < 0 ? NULL : &ts, &mask);
+	if (n >= 0 || errno != EFAULT)
+		return n;
+	/* EFAULT cannot come from these arguments: valgrind 3.19 (Debian
+	 * 12) hands the kernel a freed copy of the mask when it restarts
+	 * an interrupted ppoll().  Look once the other way, without
+	 * sleeping: the next iteration sleeps again. */
+	timeout_ms = 0;
+#endif
+	/* Unblocking, then polling, is not atomic, but the self-pipe is in
+	 * the set: a signal in between has written to it. */
 	sigset_t busy;
 	pthread_sigmask(SIG_SETMASK, &mask, &busy);
-	int n = poll(v, nv, timeout_ms);
+	int r = poll(v, nv, timeout_ms);
 	int saved = errno;
 	pthread_sigmask(SIG_SETMASK, &busy, NULL);
 	errno = saved;
-	return n;
-#endif
+	return r;
 }
 
 int

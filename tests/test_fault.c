@@ -895,6 +895,38 @@ SIO_BACKEND_TEST(fault, accept_eintr_eagain)
 	accepts_close(&a);
 }
 
+/* ---- a sleep the kernel refuses ------------------------------------------- */
+
+static void
+flag_timer(sio_timer *t, void *arg)
+{
+	(void)t;
+	*(int *)arg = 1;
+}
+
+/* ppoll() failing with EFAULT, as valgrind 3.19 makes it fail when it
+ * restarts an interrupted call (it hands the kernel a freed copy of the
+ * mask): the loop looks once more without sleeping and sleeps again, and
+ * the run goes on instead of failing with EFAULT ("Bad address"). */
+SIO_BACKEND_TEST(fault, sleep_refused_with_efault)
+{
+	if (!t_signal_driven(be))
+		cr_skip_test("%s does not sleep in ppoll()", be->name);
+	setenv("SIGIO_SLEEP", "handler", 1);     /* rtsig too */
+	struct t_fixture f;
+	sio_loop *loop = t_fixture_open(&f, be);
+	int fired = 0;
+	cr_assert_not_null(sio_timer_start(loop, 20, 0, flag_timer, &fired));
+	int id = fault_arm(FAULT_PPOLL, FAULT_ANY_FD, EFAULT, 1);
+	cr_assert_geq(id, 0, "fault_arm");
+	t_run(loop, SIO_RUN_DEFAULT);
+	cr_assert_eq(fault_fired(id), 1, "[%s] no ppoll() was refused", be->name);
+	cr_assert_eq(fired, 1);
+	fault_reset();
+	t_fixture_close(&f);
+	unsetenv("SIGIO_SLEEP");
+}
+
 /* ---- a connector hands its fd over armed ---------------------------------- */
 
 struct handover {
