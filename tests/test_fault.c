@@ -933,6 +933,7 @@ struct handover {
 	sio_loop *loop;
 	sio_stream *s;
 	int connected;          /* the connect callback ran with an fd */
+	int closed;             /* on_close ran */
 	char got[8];
 	size_t n;
 };
@@ -953,7 +954,7 @@ handover_close(sio_stream *s, int reason, int err, void *arg)
 	(void)s;
 	(void)reason;
 	(void)err;
-	(void)arg;
+	((struct handover *)arg)->closed = 1;
 }
 
 static void
@@ -1015,7 +1016,8 @@ SIO_BACKEND_TEST(fault, connector_hands_its_fd_over_armed)
 		             be->name, fault_fired(setsig));
 	else
 		cr_assert_eq(fault_fired(setsig), 0);
-	sio_stream_close(h.s);
+	sio_stream_close(h.s);       /* released from the loop: run it */
+	cr_assert(t_run_until(loop, t_flag_set, &h.closed, 1000));
 	accepts_close(&a);
 }
 
