@@ -16,33 +16,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "list.h"
 #include "sigio-internal.h"
-
-static void
-hook_append(struct sio__hooklist *l, struct sio_hook *h)
-{
-	h->next = NULL;
-	h->prev = l->tail;
-	if (l->tail != NULL)
-		l->tail->next = h;
-	else
-		l->head = h;
-	l->tail = h;
-}
-
-/* Unlinks `h`, keeping h->next for a walk that stands on it. */
-static void
-hook_unlink(struct sio__hooklist *l, struct sio_hook *h)
-{
-	if (h->prev != NULL)
-		h->prev->next = h->next;
-	else
-		l->head = h->next;
-	if (h->next != NULL)
-		h->next->prev = h->prev;
-	else
-		l->tail = h->prev;
-}
 
 static sio_hook *
 hook_start(sio_loop *loop, int kind, sio_hook_cb cb, void *arg)
@@ -57,7 +32,7 @@ hook_start(sio_loop *loop, int kind, sio_hook_cb cb, void *arg)
 	*h = (struct sio_hook){ .loop = loop, .cb = cb, .arg = arg,
 	                        .seq = loop->hook_seq++, .kind = (uint8_t)kind,
 	                        .state = SIO__H_ACTIVE };
-	hook_append(&loop->hooks[kind], h);
+	SIO__TAILQ_APPEND(&loop->hooks[kind], h);
 	if (kind == SIO__HOOK_IDLE) {
 		loop->nidle++;
 		loop->active++;
@@ -89,7 +64,7 @@ sio_hook_stop(sio_hook *h)
 	if (h == NULL || h->state == SIO__H_STOPPED)
 		return;
 	sio_loop *loop = h->loop;
-	hook_unlink(&loop->hooks[h->kind], h);
+	SIO__TAILQ_UNLINK(&loop->hooks[h->kind], h);   /* keeps h->next for a walk on it */
 	if (h->kind == SIO__HOOK_IDLE) {
 		loop->nidle--;
 		loop->active--;

@@ -32,4 +32,30 @@
 			(x)->next->prev = (x)->prev;                          \
 	} while (0)
 
+/* The same list with a tail, kept in order (FIFO): `l` is a pointer to a
+ * struct with `head` and `tail`.  Put `x` last. */
+#define SIO__TAILQ_APPEND(l, x)                                               \
+	do {                                                                  \
+		(x)->next = NULL;                                             \
+		(x)->prev = (l)->tail;                                        \
+		if ((l)->tail != NULL)                                        \
+			(l)->tail->next = (x);                                \
+		else                                                          \
+			(l)->head = (x);                                      \
+		(l)->tail = (x);                                              \
+	} while (0)
+
+/* Take `x` out of `l`; x->next is left as it was, as above. */
+#define SIO__TAILQ_UNLINK(l, x)                                               \
+	do {                                                                  \
+		if ((x)->prev != NULL)                                        \
+			(x)->prev->next = (x)->next;                          \
+		else                                                          \
+			(l)->head = (x)->next;                                \
+		if ((x)->next != NULL)                                        \
+			(x)->next->prev = (x)->prev;                          \
+		else                                                          \
+			(l)->tail = (x)->prev;                                \
+	} while (0)
+
 #endif /* SIGIO_LIST_H */

@@ -74,31 +74,6 @@ static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
 /* ---- queues ------------------------------------------------------------------ */
 
-static void
-queue_push(struct work_queue *q, struct sio_work *w)
-{
-	w->next = NULL;
-	w->prev = q->tail;
-	if (q->tail != NULL)
-		q->tail->next = w;
-	else
-		q->head = w;
-	q->tail = w;
-}
-
-static void
-queue_remove(struct work_queue *q, struct sio_work *w)
-{
-	if (w->prev != NULL)
-		w->prev->next = w->next;
-	else
-		q->head = w->next;
-	if (w->next != NULL)
-		w->next->prev = w->prev;
-	else
-		q->tail = w->prev;
-}
-
 /* The oldest item a worker may take now: a lookup only while fewer than
  * lookup_max run. */
 static struct sio_work *
@@ -110,7 +85,7 @@ pool_take(void)
 		w = l;
 	if (w == NULL)
 		return NULL;
-	queue_remove(&pool.queue[w->lookup], w);
+	SIO__TAILQ_UNLINK(&pool.queue[w->lookup], w);
 	pool.nqueued--;
 	pool.lookups += w->lookup;
 	w->state = WORK_RUNNING;
@@ -223,7 +198,7 @@ at_fork_child(void)
 	for (int k = 0; k < 2; k++) {
 		while (pool.queue[k].head != NULL) {
 			struct sio_work *w = pool.queue[k].head;
-			queue_remove(&pool.queue[k], w);
+			SIO__TAILQ_UNLINK(&pool.queue[k], w);
 			at_fork_child_drop(w);
 		}
 	}
@@ -324,10 +299,10 @@ sio__work_submit(sio_loop *loop, sio_work_fn fn, sio_work_cb done, void *arg,
 	pthread_mutex_lock(&pool.lock);
 	w->seq = pool.seq++;
 	w->state = WORK_QUEUED;
-	queue_push(&pool.queue[w->lookup], w);
+	SIO__TAILQ_APPEND(&pool.queue[w->lookup], w);
 	pool.nqueued++;
 	if (pool_grow() < 0) {
-		queue_remove(&pool.queue[w->lookup], w);
+		SIO__TAILQ_UNLINK(&pool.queue[w->lookup], w);
 		pool.nqueued--;
 		pthread_mutex_unlock(&pool.lock);
 		free(w);
@@ -375,7 +350,7 @@ sio_work_cancel(sio_work *w)
 		errno = EBUSY;
 		return -1;
 	}
-	queue_remove(&pool.queue[w->lookup], w);
+	SIO__TAILQ_UNLINK(&pool.queue[w->lookup], w);
 	pool.nqueued--;
 	deliver(w, ECANCELED, 1);
 	pthread_mutex_unlock(&pool.lock);
@@ -432,7 +407,7 @@ sio__work_free_all(sio_loop *loop)
 			continue;
 		}
 		if (w->state == WORK_QUEUED) {
-			queue_remove(&pool.queue[w->lookup], w);
+			SIO__TAILQ_UNLINK(&pool.queue[w->lookup], w);
 			pool.nqueued--;
 		}
 		w->next = gone;     /* finished: its list is dropped below */
