@@ -170,6 +170,8 @@ sio_loop *sio_loop_new(const char *backend);
  * self-pipe closed, and signal dispositions restored if this was the last
  * loop that needed them.  Work items and lookups still pending are given
  * up: their callbacks never run, and nothing leaks (see sio_work_submit()).
+ * Streams closed (sio_stream_close()) whose on_close is still to come are
+ * finished first, the loop still whole: their on_close runs here.
  * Must not be called from a callback of that loop or while another thread
  * runs it.  NULL is ignored.
  *
@@ -830,10 +832,12 @@ int sio_at_mark(int fd);
  * their loop's thread, as watchers do.  Their callbacks may call any
  * function of this API, on their own object as well as on others: closing
  * or freeing an object from inside one of its own callbacks is safe, its
- * memory is released once that callback has returned.  Free every object
- * (and, for streams, let the loop run until on_close has been called)
- * before sio_loop_free(): the loop frees the watchers and timers behind
- * them, not the objects themselves.
+ * memory is released once that callback has returned.  Free or close
+ * every object before sio_loop_free(): the loop frees the watchers and
+ * timers behind them, not the objects themselves.  A closed stream whose
+ * on_close is still to come is finished by sio_loop_free() (on_close, then
+ * its fd closed and its memory freed), so closing and then freeing the
+ * loop without another run is safe.
  */
 
 /*
@@ -1267,8 +1271,9 @@ int sio_stream_shutdown(sio_stream *s);
 
 /* sio_stream_close - close now, dropping what is queued; on_close runs with
  * SIO_CLOSE_LOCAL (from the loop, not inside this call: after the current
- * callback of this stream returns, or from a zero-delay timer; should that
- * timer not be allocated, on_close runs inside this call).  Safe from any
+ * callback of this stream returns, or from a zero-delay timer, or from
+ * sio_loop_free() if that comes first; should that timer not be
+ * allocated, on_close runs inside this call).  Safe from any
  * callback, the stream's own included.  Calling it on a stream that is
  * already closing does nothing (the first reason stands).  NULL is
  * ignored. */

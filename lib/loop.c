@@ -150,6 +150,9 @@ sio_loop_free(sio_loop *loop)
 {
 	if (loop == NULL)
 		return;
+	/* Ends already asked for (a closed stream's on_close) come first, while
+	 * everything they may touch is still there. */
+	sio__timers_settle(loop);
 	/* In a child that never called sio_loop_fork(), the fds' owner and
 	 * O_ASYNC are the parent's, which still serves them. */
 	sio__registry_free(loop, loop->pid == getpid());

@@ -163,6 +163,7 @@ struct sio_timer {
 	sio_timer_cb cb;
 	void *arg;
 	uint8_t state;           /* enum sio__handle_state */
+	uint8_t at_free;         /* a deferred end: sio_loop_free() fires it */
 };
 
 struct sio_signal {
@@ -390,6 +391,7 @@ size_t sio__timers_run(sio_loop *loop);       /* callbacks run */
 int sio__timers_timeout(const sio_loop *loop); /* ms to the next, or -1 */
 int sio__timers_timeout_at(const sio_loop *loop, uint64_t now_ns);
 void sio__timers_free(sio_loop *loop);
+void sio__timers_settle(sio_loop *loop);      /* fire the at_free ones */
 void sio__time_update(sio_loop *loop);
 
 /* sigwatch.c: signal watchers */

@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atfree.h"
 #include "sockets.h"
 
 /* Reads per callback at most, so that one busy stream does not starve the
@@ -279,6 +280,8 @@ stream_release(sio_stream *s, int from_loop)
 	s->reaper = sio_timer_start(s->loop, 0, 0, stream_reap, s);
 	if (s->reaper == NULL)
 		stream_finish(s);       /* no memory for a timer: now, then */
+	else
+		sio__timer_fire_at_free(s->reaper);
 }
 
 /* ---- timeouts ------------------------------------------------------------- */

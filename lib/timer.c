@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "atfree.h"
 #include "list.h"
 #include "sigio-internal.h"
 #include "vec.h"
@@ -258,6 +259,31 @@ sio__timers_timeout_at(const sio_loop *loop, uint64_t now_ns)
 		return 0;
 	uint64_t ms = (deadline - now_ns + NS_PER_MS - 1) / NS_PER_MS;
 	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
+/* A timer that finishes something the user already ended (a closed
+ * stream's on_close, its fd and memory) must not be dropped by
+ * sio_loop_free() when no iteration came to fire it: that would leak. */
+void
+sio__timer_fire_at_free(sio_timer *t)
+{
+	t->at_free = 1;
+}
+
+/* Fire every pending at_free timer, the loop still whole (their callbacks
+ * may use it, and may leave more of them). */
+void
+sio__timers_settle(sio_loop *loop)
+{
+	for (;;) {
+		struct sio_timer *t = loop->timers;
+		while (t != NULL && !(t->at_free && t->state == SIO__H_ACTIVE))
+			t = t->next;
+		if (t == NULL)
+			return;
+		disarm(t);
+		t->cb(t, t->arg);
+	}
 }
 
 void

@@ -1142,6 +1142,57 @@ SIO_BACKEND_TEST(stream, write_to_closed_peer)
 	t_loop_free(sv.loop);
 }
 
+/* on_close of one stream closes the other, itself not closing yet. */
+static void
+close_chain(sio_stream *s, int reason, int err, void *arg)
+{
+	struct server *sv = arg;
+	srv_close(s, reason, err, arg);
+	for (int i = 0; i < sv->ns; i++)
+		sio_stream_close(sv->s[i]);
+}
+
+/* sio_stream_close() and then sio_loop_free() with no iteration between:
+ * the loop frees nothing the user ended.  Each on_close runs once, inside
+ * sio_loop_free() (a stream closed from an on_close there too), the fds
+ * are closed (the peers see EOF) and nothing leaks (the sanitizer and
+ * valgrind stages check that). */
+SIO_BACKEND_TEST(stream, close_then_free_the_loop)
+{
+	struct server sv = { .loop = t_loop_new(be->name) };
+	int a[2], b[2];
+
+	t_socketpair(a);
+	t_socketpair(b);
+	for (int i = 0; i < 2; i++) {
+		sv.s[i] = sio_stream_new(sv.loop, i == 0 ? a[0] : b[0], srv_read,
+		                         close_chain, &sv);
+		cr_assert_not_null(sv.s[i], "sio_stream_new: %s", strerror(errno));
+		cr_assert_eq(sio_stream_write(sv.s[i], "queued", 6), 0,
+		             "sio_stream_write: %s", strerror(errno));
+	}
+	sv.ns = 2;
+	sio_stream_close(sv.s[0]);
+	cr_assert_eq(sv.closes, 0, "on_close ran inside sio_stream_close()");
+	t_loop_free(sv.loop);
+	cr_assert_eq(sv.closes, 2, "on_close ran %d times, not twice", sv.closes);
+	cr_assert_eq(sv.reason, SIO_CLOSE_LOCAL, "reason %d", sv.reason);
+	cr_assert(sv.fd_open_in_close, "fd closed before on_close");
+	cr_assert(!t_fd_open(a[0]) && !t_fd_open(b[0]), "a stream's fd is "
+	          "still open after sio_loop_free()");
+	for (int i = 0; i < 2; i++) {
+		char buf[8];
+		int peer = i == 0 ? a[1] : b[1];
+		ssize_t n = read(peer, buf, sizeof buf);
+		cr_assert(n == 6 || n == 0, "peer %d: read %zd (%s)", i, n,
+		          n < 0 ? strerror(errno) : "");
+		if (n == 6)
+			n = read(peer, buf, sizeof buf);
+		cr_assert_eq(n, 0, "peer %d saw no EOF", i);
+		close(peer);
+	}
+}
+
 /* on_read closes its own stream: later writes fail with EPIPE, on_read
  * is not called again, on_close runs once (after on_read returned), the
  * peer sees EOF. */
