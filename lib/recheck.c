@@ -16,6 +16,8 @@
  *   platforms without ppoll.  Folding the check into the sleep saves a
  *   system call each time the loop goes idle: a recheck fd still ready
  *   makes ppoll() return at once, as a separate check would have.
+ *   A rescan's sleep polls every watched fd: it keeps the readiness
+ *   signals blocked (see sleep_on_handler()).
  */
 #include "config.h"
 
@@ -29,7 +31,8 @@
 
 /* Copy the fds to look at now into the check set: the self-pipe and the
  * directly polled ones, and every O_ASYNC fd on a rescan, else only the
- * recheck set. */
+ * recheck set.  Returns 1 for a rescan (every watched fd is in the set),
+ * 0 otherwise, -1 when out of memory. */
 static int
 build_check(sio_loop *loop, struct sio__sigdrive *sd)
 {
@@ -53,6 +56,7 @@ build_check(sio_loop *loop, struct sio__sigdrive *sd)
 		loop->stats.rescans++;
 		for (size_t i = 0; i < sd->async.n; i++)
 			c->v[c->n++] = sd->async.v[i];
+		return 1;
 	}
 	return 0;
 }
@@ -82,12 +86,19 @@ poll_with_signalfd(struct sio__sigdrive *sd, size_t nv, int timeout_ms)
 
 /* Sleep with the runtime's signals unblocked: one arriving runs the
  * handler, whose record in the self-pipe ends the sleep.  The route where
- * there is no signalfd. */
+ * there is no signalfd.  A sleep that polls every watched fd (`full`)
+ * needs no readiness signal to end it: any readiness ends the poll.  It
+ * keeps them blocked, so that the ones raised as it wakes queue quietly
+ * for the next drain, instead of each signalling a thread that is already
+ * running (an interrupt of its CPU: a third of the sigio backend's time
+ * at 16 connections, measured with perf). */
 static int
-sleep_on_handler(sio_loop *loop, struct pollfd *v, nfds_t nv, int timeout_ms)
+sleep_on_handler(sio_loop *loop, struct pollfd *v, nfds_t nv, int timeout_ms,
+                 int full)
 {
+	const struct sio__sigdrive *sd = loop->bstate;
 	sigset_t mask;
-	if (sio__signals_sleep_mask(loop, &mask) < 0)
+	if (sio__signals_sleep_mask(loop, &mask, full ? &sd->set : NULL) < 0)
 		return -1;
 #ifdef HAVE_PPOLL
 	struct timespec ts = { timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L };
@@ -127,13 +138,14 @@ sio__sd_check(sio_loop *loop, int timeout_ms, int queue)
 		if (loop->pending.n > 0)
 			timeout_ms = 0;
 	}
-	if (build_check(loop, sd) < 0)
+	int full = build_check(loop, sd);
+	if (full < 0)
 		return -1;
 	struct pollfd *v = sd->check.v;
 	size_t nv = sd->check.n;
 	int n = on_sfd ? poll_with_signalfd(sd, nv, timeout_ms) :
 	        timeout_ms == 0 ? poll_now(v, (nfds_t)nv) :
-	        sleep_on_handler(loop, v, (nfds_t)nv, timeout_ms);
+	        sleep_on_handler(loop, v, (nfds_t)nv, timeout_ms, full);
 	if (n < 0 && errno == EINTR) {
 		/* A handler ran: its record is in the pipe.  The recheck
 		 * fds were not looked at: they are looked at next time. */

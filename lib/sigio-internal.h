@@ -354,7 +354,8 @@ int sio__signals_overflowed(sio_loop *loop);   /* pipe-full flag, cleared */
 uint64_t sio__signals_caught(sio_loop *loop);  /* watched signals caught */
 int sio__signals_block(sio_loop *loop);        /* at run start */
 void sio__signals_restore(sio_loop *loop);     /* at run end */
-int sio__signals_sleep_mask(const sio_loop *loop, sigset_t *mask);
+int sio__signals_sleep_mask(const sio_loop *loop, sigset_t *mask,
+                            const sigset_t *keep);
 int sio__signals_siblings(const sio_loop *loop); /* loops share the thread */
 void sio__signals_forward(sio_loop *loop, const struct sio__sigrec *rec);
 uint64_t sio__thread_serial(void);             /* never reused, unlike tids */

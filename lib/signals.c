@@ -521,10 +521,12 @@ sio__signals_restore(sio_loop *loop)
 
 /* The mask to sleep with: the thread's mask as it is now (a callback may
  * have changed it), with the runtime's signals unblocked so that one
- * arriving runs the handler, whose record wakes the sleep.  One system
- * call, paid only when the loop is about to sleep. */
+ * arriving runs the handler, whose record wakes the sleep, except those in
+ * `keep` (NULL: none).  One system call, paid only when the loop is about
+ * to sleep. */
 int
-sio__signals_sleep_mask(const sio_loop *loop, sigset_t *mask)
+sio__signals_sleep_mask(const sio_loop *loop, sigset_t *mask,
+                        const sigset_t *keep)
 {
 	int err = pthread_sigmask(SIG_BLOCK, NULL, mask);
 	if (err != 0) {
@@ -532,7 +534,8 @@ sio__signals_sleep_mask(const sio_loop *loop, sigset_t *mask)
 		return -1;
 	}
 	for (int s = 1; s < NSIG_TRACKED; s++)
-		if (sigismember(&loop->runtime_sigs, s))
+		if (sigismember(&loop->runtime_sigs, s) &&
+		    (keep == NULL || !sigismember(keep, s)))
 			sigdelset(mask, s);
 	return 0;
 }
