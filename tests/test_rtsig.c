@@ -575,25 +575,32 @@ SIO_BACKEND_TEST(rtsig, handler_between_runs)
 	t_fixture_close(&f);
 }
 
+/* Scan /proc's status of thread `tid` for the line `fmt` (one sscanf
+ * conversion into `out`); 1 if found, 0 if not or unreadable. */
+static int
+task_status(pid_t tid, const char *fmt, void *out)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
+	FILE *f = fopen(path, "r");
+	int found = 0;
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof line, f) != NULL)
+		found = sscanf(line, fmt, out) == 1;
+	fclose(f);
+	return found;
+}
+
 /* Whether thread `tid` has `signo` blocked now (SigBlk: during ppoll(),
  * the mask it sleeps with); -1 if that cannot be read. */
 static int
 thread_blocks(pid_t tid, int signo)
 {
-	char path[64], line[128];
-	snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
-	FILE *f = fopen(path, "r");
 	unsigned long long mask;
-	int found = 0;
-	if (f == NULL)
+	if (!task_status(tid, "SigBlk: %llx", &mask))
 		return -1;
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "SigBlk: %llx", &mask) == 1) {
-			found = 1;
-			break;
-		}
-	fclose(f);
-	return found ? (int)((mask >> (signo - 1)) & 1) : -1;
+	return (int)((mask >> (signo - 1)) & 1);
 }
 
 struct fullsleep {
@@ -676,16 +683,8 @@ SIO_BACKEND_TEST(rtsig, full_sleep_keeps_sigio_blocked)
 static long
 ctxt_switches(pid_t tid)
 {
-	char path[64], line[128];
-	snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
-	FILE *f = fopen(path, "r");
 	long n = -1;
-	if (f == NULL)
-		return -1;
-	while (fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
-			break;
-	fclose(f);
+	(void)task_status(tid, "voluntary_ctxt_switches: %ld", &n);
 	return n;
 }
 
